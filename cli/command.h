@@ -1,0 +1,34 @@
+// Sub-command registry of the `latte` binary. Each cli/cmd_*.cpp defines one command and registers it
+// with a file-scope `static const latte::cli::Registrar reg{...}`; main() builds the CLI11 app from the list.
+// The CLI is thin: parse flags, call the library, print. Errors: throw latte::Error; main prints one line.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace latte::cli {
+
+struct Command {
+  std::string name;
+  std::string help;
+  // Declares the sub-command's options on `sub` and returns the function that runs it (exit code).
+  std::function<std::function<int()>(CLI::App& sub)> setup;
+  int order = 100;  // position in --help
+};
+
+std::vector<Command>& registry();
+
+struct Registrar {
+  explicit Registrar(Command c) { registry().push_back(std::move(c)); }
+};
+
+// Standard option helpers shared by commands, so each flag is declared once.
+struct CommonModelOptions {
+  std::string model;
+  int threads = 0;  // 0 = physical cores
+};
+void add_model_options(CLI::App& sub, CommonModelOptions& o, bool model_required = true);
+
+}  // namespace latte::cli

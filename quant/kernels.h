@@ -1,0 +1,40 @@
+// Kernel ABI, free of model types: pointers, strides, counts. One KernelTable per instruction set, chosen once
+// (select_kernels) and passed down; below that, plain calls through the table. The scalar table is always present
+// and is the oracle of every kernel test.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace latte {
+
+enum class Isa { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
+const char* isa_name(Isa isa);
+
+// Dot product of one weight row (type W, n elements) with an activation row already converted to
+// type_traits(W).vec_dot_type. n is a multiple of both block sizes.
+using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act_row);
+// Converts n f32 activations to an activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
+using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
+// y[r] = dot(row r of W, act) for r in [0, nrows). W rows are `w_stride` bytes apart.
+using GemvFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* act, float* y, int64_t nrows);
+
+struct KernelTable {
+  Isa isa = Isa::Scalar;
+  VecDotFn vec_dot[kMaxTypeId] = {};         // indexed by weight type id
+  GemvFn gemv[kMaxTypeId] = {};              // indexed by weight type id (multi-row, may share act loads)
+  QuantizeActFn quantize_act[kMaxTypeId] = {};  // indexed by activation type id
+  // Float helpers used by attention and norms (n arbitrary).
+  float (*dot_f32)(int64_t n, const float* a, const float* b) = nullptr;
+  void (*axpy_f32)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a*x
+};
+
+// The table for `isa`; throws UnsupportedError if this CPU (or this build) cannot run it.
+const KernelTable& kernel_table(Isa isa);
+// Best ISA of this CPU, unless LATTE_ISA=scalar|avx2|avx512|neon overrides it (ArgumentError if unknown or
+// not runnable here).
+Isa select_isa();
+bool isa_supported(Isa isa);  // CPU + build support
+
+}  // namespace latte

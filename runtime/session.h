@@ -1,0 +1,101 @@
+// Model (immutable, shared by sessions across threads) and Session (one conversation: latent KV cache + token
+// history; not thread-safe, one thread at a time). This is the C++ API under include/latte.h, cli/ and serve.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "runtime/hparams.h"
+#include "runtime/tokenizer.h"
+
+namespace latte {
+namespace gguf { class File; }
+class ModelWeights;
+struct KernelTable;
+
+struct ModelParams {
+  std::string path;
+  std::string isa;            // "" = best for this CPU (LATTE_ISA env also honoured); "scalar", "avx2", "avx512"
+  bool mlock = false;         // lock the mapped weights in RAM
+  bool repack = false;        // repack weights into a faster layout at load (owned arena)
+  int expert_groups = -1;     // override expert_group_count (-1: from file; 0: disable groups)
+  int expert_groups_used = -1;
+  std::function<void(float)> progress;  // load progress 0..1 (optional)
+};
+
+class Model {
+ public:
+  static std::shared_ptr<const Model> load(const ModelParams& p);  // throws latte::Error
+  ~Model();
+  const Hparams& hparams() const { return hp_; }
+  const Tokenizer& tokenizer() const { return *tok_; }
+  const gguf::File& file() const { return *file_; }
+  const ModelWeights& weights() const { return *w_; }
+  const KernelTable& kernels() const { return *kt_; }
+  std::string chat_template() const;         // tokenizer.chat_template or ""
+  std::string name() const;                  // general.name or file stem
+  uint64_t weight_bytes() const;             // all tensor bytes
+  uint64_t active_bytes_per_token() const;   // bytes read per generated token (routed experts: top-k share)
+
+ private:
+  Model() = default;
+  Hparams hp_;
+  std::shared_ptr<const gguf::File> file_;
+  std::unique_ptr<Tokenizer> tok_;
+  std::unique_ptr<ModelWeights> w_;
+  const KernelTable* kt_ = nullptr;
+};
+
+enum class CacheType { F32, F16, BF16, Q8_0, Q4_H };  // Q4_H: Hadamard-rotated 4-bit c_kv (see latent_cache.h)
+const char* cache_type_name(CacheType t);
+bool parse_cache_type(const std::string& s, CacheType& out);
+
+struct SessionParams {
+  int n_ctx = 4096;           // tokens of latent cache (clamped to the model's context_length unless allow_longer)
+  int n_threads = 0;          // 0 = physical cores
+  int n_batch = 512;          // micro-batch size for prompt evaluation
+  CacheType cache_type = CacheType::F16;
+};
+
+struct SessionStats {
+  int64_t n_past = 0, n_ctx = 0;
+  int64_t context_shifts = 0, tokens_discarded = 0;
+  uint64_t cache_bytes_per_token = 0, cache_bytes_total = 0;
+};
+
+class Session {
+ public:
+  Session(std::shared_ptr<const Model> model, const SessionParams& p);
+  ~Session();
+  const Model& model() const;
+
+  // Appends `tokens` at position n_past() and runs the forward pass. If `all_logits` is non-null it receives
+  // [tokens.size()][n_vocab] logits; the last token's logits are always available through logits().
+  // Throws ResourceError if the tokens do not fit in the context (callers shift first), ArgumentError for ids
+  // outside the vocabulary, CancelledError if should_stop returns true between micro-batches.
+  void eval(std::span<const int32_t> tokens, float* all_logits = nullptr,
+            const std::function<bool()>& should_stop = {});
+  std::span<const float> logits() const;      // [n_vocab] of the last evaluated token
+  int n_past() const;
+  int n_ctx() const;
+  const std::vector<int32_t>& tokens() const; // history whose latents are in the cache
+
+  void truncate(int n);                        // keep the first n cached tokens (prefix reuse)
+  // Drops cached tokens [keep, keep+discard) and moves the rest down, re-rotating k_pe to the new positions.
+  void shift(int keep, int discard);
+  // Evaluates only the part of `tokens` that is not already a prefix of the cache (truncating the rest).
+  void eval_with_prefix_reuse(std::span<const int32_t> tokens, const std::function<bool()>& should_stop = {});
+
+  void save(const std::string& path) const;    // latent cache + token history (small file)
+  void load(const std::string& path);          // FormatError if it does not match this model / cache type
+  SessionStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace latte

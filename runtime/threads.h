@@ -1,0 +1,29 @@
+// Thread facade: the only place that knows about OpenMP. Model code says "parallel over rows".
+// A ThreadPool is a thread count plus OpenMP's persistent worker team (no thread creation per op
+// after the first region). Not re-entrant: do not call parallel_for from inside a parallel_for body.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace latte {
+
+// Physical cores of this machine (hyper-threads not counted); at least 1.
+int physical_cores();
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads = 0);  // 0 = physical cores
+  int size() const { return n_; }
+
+  // Splits [0, n) into at most size() contiguous chunks, aligned to `grain` items, and calls
+  // body(begin, end, thread_index) once per chunk, concurrently. Returns when all are done.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& body, int64_t grain = 1) const;
+
+  // Calls body(thread_index, n_threads) on every thread of the team (for custom splits).
+  void run_on_all(const std::function<void(int, int)>& body) const;
+
+ private:
+  int n_;
+};
+
+}  // namespace latte
