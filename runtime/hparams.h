@@ -5,6 +5,7 @@
 #include <string>
 
 namespace latte {
+namespace gguf { class File; }
 
 enum class GatingFunc { Softmax = 1, Sigmoid = 2 };
 enum class MlaFlavour { KvB, KvBAndSplit, Split3D };  // §C.2: classic, ik-converted, new-MLA
@@ -36,9 +37,19 @@ struct Hparams {
   float kq_scale = 0.0f;          // derived: mscale^2 / sqrt(P + R)
   MlaFlavour flavour = MlaFlavour::KvB;
   bool has_exp_probs_b = false;
+  float freq_scale = 1.0f;        // derived: 1/rope_factor for yarn/linear scaling, else 1
+  float ext_factor = 0.0f;        // derived: 1 for yarn (blend extrapolated/interpolated frequencies), else 0
+
+  bool has_q_lora() const { return q_lora_rank > 0; }
+  bool is_moe_layer(int64_t il) const { return il >= n_leading_dense; }
 
   int64_t qk_head_dim() const { return qk_nope + qk_rope; }
   int64_t latent_dim() const { return kv_lora_rank + qk_rope; }  // values cached per token and layer
 };
+
+// Reads the §C.1 keys of a `deepseek2` GGUF with their defaults, detects the MLA flavour (§C.2/§F) and whether
+// q-LoRA is present (by tensors, never by layer count), derives kq_scale (§D.1) and the YaRN constants.
+// Throws UnsupportedError ("unsupported architecture X", unknown gating func) or FormatError naming the key.
+Hparams read_hparams(const gguf::File& f);
 
 }  // namespace latte

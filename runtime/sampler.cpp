@@ -4,7 +4,7 @@
 //   high-probability prefix whose mass reaches top_p, on the probabilities after top-k) -> min-p (drop
 //   p < min_p · p_max) -> draw one uniform double from the seeded mt19937_64 and walk the cumulative mass.
 // Ordering ties: higher logit first, then lower id, so results never depend on sort stability.
-// Cost: O(n_vocab) per call plus a partial sort of the surviving prefix (grown geometrically for top-p).
+// Cost: O(n_vocab) per call plus selection + sort of a prefix holding the top-p nucleus.
 #include "runtime/sampler.h"
 
 #include <algorithm>
@@ -119,27 +119,27 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   const float inv_sum = float(1.0 / sum);
   for (size_t i = 0; i < m; ++i) cand_[i].first *= inv_sum;
 
-  // 6. Top-p: sort a growing prefix until its mass reaches top_p.
+  // 6. Top-p: find a prefix holding the nucleus by selection (O(m) per try, k grown ×8), then sort only it.
   if (p_.top_p < 1.0f) {
     size_t k = std::min(m, size_t(64));
     for (;;) {
-      if (!sorted) std::partial_sort(cand_.begin(), cand_.begin() + k, cand_.begin() + m, better);
-      double cum = 0;
-      size_t cut = 0;
-      for (size_t i = 0; i < k; ++i) {
-        cum += cand_[i].first;
-        if (cum >= p_.top_p) {
-          cut = i + 1;
-          break;
-        }
-      }
-      if (cut > 0) {
-        m = cut;
-        break;
-      }
-      if (k == m) break;  // rounding: the whole set is kept
+      if (!sorted && k < m) std::nth_element(cand_.begin(), cand_.begin() + k, cand_.begin() + m, better);
+      double mass = 0;
+      for (size_t i = 0; i < k; ++i) mass += cand_[i].first;
+      if (mass >= p_.top_p || k == m) break;
       k = std::min(m, k * 8);
     }
+    if (!sorted) std::sort(cand_.begin(), cand_.begin() + k, better);
+    double cum = 0;
+    size_t cut = k;  // rounding: if the prefix never reaches top_p, keep it all
+    for (size_t i = 0; i < k; ++i) {
+      cum += cand_[i].first;
+      if (cum >= p_.top_p) {
+        cut = i + 1;
+        break;
+      }
+    }
+    m = cut;
     cand_.resize(m);
   }
 

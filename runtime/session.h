@@ -64,6 +64,7 @@ struct SessionStats {
   int64_t n_past = 0, n_ctx = 0;
   int64_t context_shifts = 0, tokens_discarded = 0;
   uint64_t cache_bytes_per_token = 0, cache_bytes_total = 0;
+  uint64_t expert_evals = 0;  // (token, routed expert) pairs evaluated so far (only selected experts run)
 };
 
 class Session {

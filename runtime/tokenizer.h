@@ -13,10 +13,24 @@ namespace gguf { class File; }
 
 enum class TokenType : int32_t { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
+// Everything a tokenizer is built from, as read from the tokenizer.ggml.* keys (§E.1). Used by from_gguf and by
+// tests / fuzzers that build a vocabulary without a file.
+struct VocabData {
+  std::string model = "gpt2";         // tokenizer.ggml.model
+  std::string pre = "default";        // tokenizer.ggml.pre ("default" when the key is absent)
+  std::vector<std::string> tokens;    // byte-level text, index = id
+  std::vector<int32_t> types;         // TokenType per id (empty = all Normal)
+  std::vector<std::string> merges;    // "left right", rank = index
+  int32_t bos = -1, eos = -1, eot = -1, eom = -1;
+  bool add_bos = true, add_eos = false;
+};
+
 class Tokenizer {
  public:
   // Throws FormatError / UnsupportedError (unknown tokenizer.ggml.model or .pre) naming the key.
   static std::unique_ptr<Tokenizer> from_gguf(const gguf::File& f);
+  // Same checks as from_gguf; errors name the VocabData field instead of the GGUF key.
+  static std::unique_ptr<Tokenizer> from_vocab(VocabData v);
   ~Tokenizer();
 
   // Text -> ids. add_bos: prepend BOS if the vocabulary says add_bos_token. parse_special: split CONTROL tokens
@@ -39,6 +53,8 @@ class Tokenizer {
   const std::string& model() const;  // "gpt2"
   const std::string& pre() const;    // "deepseek-v3"
   size_t n_merges() const;
+  // Pre-tokenizer words of `text` (no special-token splitting; text sanitized like encode()). For tests/tools.
+  std::vector<std::string> pretokenize(std::string_view text) const;
 
  private:
   Tokenizer();

@@ -1,0 +1,146 @@
+// synth_model: writes a synthetic deepseek2 GGUF in the exact shapes of a real model (tools/synth.h).
+//
+//   synth_model --preset v2-lite|moonlight|v3-slice|tiny [--type q4_k_m] [--layers N] [--out FILE]
+//               [--vocab deepseek-v3-vocab.gguf] [-t N] [--seed S] [--exact] [--pure] [--quiet] [--dry-run]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "runtime/error.h"
+#include "tools/quantize.h"
+#include "tools/synth.h"
+
+namespace {
+
+void usage() {
+  std::printf(
+      "usage: synth_model --preset NAME [options]\n"
+      "  --preset NAME     %s\n"
+      "  --type TYPE       weight type / mix (default q4_k_m): %s\n"
+      "  --layers N        override the layer count (leading dense layers kept, capped at N)\n"
+      "  --out FILE        output path (default: synth-<preset>-<type>.gguf)\n"
+      "  --vocab FILE      GGUF with the tokenizer (default: $LATTE_SHARED_DIR/models/deepseek-v3-vocab.gguf,\n"
+      "                    else /work/shared/models/deepseek-v3-vocab.gguf)\n"
+      "  -t, --threads N   threads (default: physical cores)\n"
+      "  --seed S          random seed (default 1)\n"
+      "  --exact           quantize every row (slow) instead of sampling a pool of random quantized blocks\n"
+      "  --pure            no Q6_K promotion of output.weight\n"
+      "  --dry-run         print the tensor list and sizes, write nothing\n"
+      "  --quiet           no progress bar\n",
+      latte::synth::preset_names().c_str(), latte::quantize::target_names().c_str());
+}
+
+int run(int argc, char** argv) {
+  std::string preset_name, type = "q4_k_m", out, vocab;
+  int layers = 0, threads = 0;
+  uint64_t seed = 1;
+  bool exact = false, pure = false, quiet = false, dry = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw latte::ArgumentError(a + " needs a value");
+      return argv[++i];
+    };
+    auto int_value = [&]() -> long long {
+      std::string v = value();
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 0) throw latte::ArgumentError(a + ": not a non-negative integer: " + v);
+      return n;
+    };
+    if (a == "--preset") preset_name = value();
+    else if (a == "--type") type = value();
+    else if (a == "--layers") layers = int(int_value());
+    else if (a == "--out" || a == "-o") out = value();
+    else if (a == "--vocab") vocab = value();
+    else if (a == "-t" || a == "--threads") threads = int(int_value());
+    else if (a == "--seed") seed = uint64_t(int_value());
+    else if (a == "--exact") exact = true;
+    else if (a == "--pure") pure = true;
+    else if (a == "--quiet" || a == "-q") quiet = true;
+    else if (a == "--dry-run") dry = true;
+    else if (a == "-h" || a == "--help") {
+      usage();
+      return 0;
+    } else {
+      throw latte::ArgumentError("unknown argument '" + a + "' (see --help)");
+    }
+  }
+  if (preset_name.empty()) {
+    usage();
+    return 2;
+  }
+  latte::synth::Config cfg = latte::synth::preset(preset_name);
+  if (layers > 0) {
+    cfg.n_layer = layers;
+    cfg.n_leading_dense = std::min<int64_t>(cfg.n_leading_dense, layers);
+  }
+  latte::synth::Options opt;
+  opt.target = latte::quantize::parse_target(type);
+  opt.target.pure = pure;
+  opt.threads = threads;
+  opt.seed = seed;
+  opt.exact = exact;
+  if (vocab.empty()) {
+    const char* sd = std::getenv("LATTE_SHARED_DIR");
+    vocab = std::string(sd ? sd : "/work/shared") + "/models/deepseek-v3-vocab.gguf";
+  }
+  opt.vocab_path = vocab;
+  if (out.empty()) out = "synth-" + preset_name + "-" + opt.target.name + ".gguf";
+
+  if (dry) {
+    uint64_t bytes = 0;
+    for (const auto& s : latte::synth::tensor_specs(cfg)) {
+      latte::quantize::TensorDesc d{s.name, s.ne, latte::quantize::layer_of(s.name), int(cfg.n_layer)};
+      latte::DType t = s.init == latte::synth::Init::Normal ? latte::quantize::choose_type(opt.target, d)
+                                                             : latte::DType::F32;
+      int64_t rows = 1;
+      for (size_t k = 1; k < s.ne.size(); ++k) rows *= s.ne[k];
+      uint64_t b = uint64_t(latte::row_bytes(t, s.ne[0])) * uint64_t(rows);
+      bytes += b;
+      std::string shape;
+      for (size_t k = 0; k < s.ne.size(); ++k) shape += (k ? ", " : "") + std::to_string(s.ne[k]);
+      std::printf("%-32s [%s]  %s  %s\n", s.name.c_str(), shape.c_str(), latte::type_id_name(uint32_t(t)),
+                  latte::quantize::format_mb(b).c_str());
+    }
+    uint64_t np = latte::synth::param_count(cfg);
+    std::printf("%s: %.3f B params, %s, %.3f bits/weight\n", preset_name.c_str(), double(np) / 1e9,
+                latte::quantize::format_mb(bytes).c_str(), 8.0 * double(bytes) / double(np));
+    return 0;
+  }
+
+  latte::quantize::ProgressBar bar(!quiet, preset_name + " ");
+  opt.progress = [&bar](uint64_t d, uint64_t t, const std::string& n) { bar.update(d, t, n); };
+  latte::synth::Result r;
+  try {
+    r = latte::synth::write_model(cfg, opt, out);
+  } catch (...) {
+    bar.finish();
+    throw;
+  }
+  bar.finish();
+  std::printf("wrote %s: preset %s, %lld layers, type %s%s\n", out.c_str(), preset_name.c_str(),
+              (long long)cfg.n_layer, opt.target.name.c_str(), exact ? " (exact)" : " (block pool)");
+  std::printf("  %zu tensors, %.3f B params, file %s, %.3f bits/weight, %.1f s\n  types:", r.n_tensors,
+              double(r.n_params) / 1e9, latte::quantize::format_mb(r.file_bytes).c_str(),
+              8.0 * double(r.tensor_bytes) / double(r.n_params), r.seconds);
+  for (const auto& [k, v] : r.tensors_per_type) std::printf(" %s×%zu", k.c_str(), v);
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const latte::Error& e) {
+    std::fprintf(stderr, "synth_model: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "synth_model: error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,78 @@
+// `latte quantize IN.gguf OUT.gguf TYPE [-t N]`: requantize a GGUF (tools/quantize.h does the work).
+
+#include <cstdio>
+
+#include "cli/command.h"
+#include "formats/gguf.h"
+#include "runtime/error.h"
+#include "tools/quantize.h"
+
+namespace latte::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string in, out, type;
+  int threads = 0;
+  bool pure = false, drop_split_kv = false, dry_run = false, quiet = false;
+};
+
+int run_quantize(const QuantizeArgs& a) {
+  quantize::Target tg = quantize::parse_target(a.type);
+  tg.pure = a.pure;
+  quantize::Options opt;
+  opt.threads = a.threads;
+  opt.drop_split_kv = a.drop_split_kv;
+  opt.warn = [](const std::string& m) { std::fprintf(stderr, "latte: warning: %s\n", m.c_str()); };
+
+  if (a.dry_run) {
+    auto src = gguf::File::open(a.in);
+    auto plan = quantize::make_plan(*src, tg, opt);
+    uint64_t bytes = 0, elems = 0;
+    for (const auto& p : plan) {
+      std::string shape;
+      for (size_t i = 0; i < p.ne.size(); ++i) shape += (i ? ", " : "") + std::to_string(p.ne[i]);
+      std::printf("%-36s [%s]  %s -> %s\n", p.name.c_str(), shape.c_str(), type_id_name(p.src_type),
+                  type_id_name(static_cast<uint32_t>(p.dst)));
+      bytes += p.dst_bytes();
+      elems += uint64_t(p.n_elements());
+    }
+    std::printf("output tensor data: %s, %.3f bits/weight\n", quantize::format_mb(bytes).c_str(),
+                elems ? 8.0 * double(bytes) / double(elems) : 0.0);
+    return 0;
+  }
+
+  quantize::ProgressBar bar(!a.quiet, "quantize ");
+  opt.progress = [&bar](uint64_t done, uint64_t total, const std::string& name) { bar.update(done, total, name); };
+  quantize::Summary s;
+  try {
+    s = quantize::quantize_file(a.in, a.out, tg, opt);
+  } catch (...) {
+    bar.finish();
+    throw;
+  }
+  bar.finish();
+  if (!a.quiet) std::fprintf(stderr, "wrote %s (%s)\n", a.out.c_str(), tg.name.c_str());
+  std::printf("%s", quantize::summary_text(s).c_str());
+  return 0;
+}
+
+const Registrar reg{Command{
+    "quantize", "Requantize a GGUF model (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, Q4_K_M, Q5_K_M, ...)",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto a = std::make_shared<QuantizeArgs>();
+      sub.add_option("input", a->in, "input GGUF (f32/f16/bf16, or quantized: dequantized first)")->required();
+      sub.add_option("output", a->out, "output GGUF")->required();
+      sub.add_option("type", a->type, "target type: " + quantize::target_names())->required();
+      sub.add_option("-t,--threads", a->threads, "threads (default: physical cores)")
+          ->check(CLI::NonNegativeNumber);
+      sub.add_flag("--pure", a->pure, "no Q6_K promotion of output.weight");
+      sub.add_flag("--drop-split-kv", a->drop_split_kv,
+                   "drop attn_k_b/attn_v_b where attn_kv_b exists (MLA flavour 1, loadable by older llama.cpp)");
+      sub.add_flag("--dry-run", a->dry_run, "print the per-tensor plan and the output size, write nothing");
+      sub.add_flag("-q,--quiet", a->quiet, "no progress bar");
+      return [a] { return run_quantize(*a); };
+    },
+    60}};
+
+}  // namespace
+}  // namespace latte::cli

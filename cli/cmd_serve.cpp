@@ -1,0 +1,449 @@
+// `latte serve`: an OpenAI-compatible local HTTP server (cpp-httplib + nlohmann-json).
+// Endpoints: POST /v1/chat/completions (SSE stream or not), POST /v1/completions, GET /v1/models, GET /health.
+// Built on the public C API (include/latte.h): one latte_model shared by --parallel sessions; a request waits for
+// a free session and gets the one whose cache shares the longest prefix with its prompt (server_pool.h).
+// Request validation and response shapes live in server_protocol.{h,cpp} (runtime-free, fuzzable).
+// Threads: cpp-httplib's worker pool runs handlers; each generation runs on the worker of its connection and
+// uses its session's OpenMP team. A streamed client that disconnects makes sink.write fail -> generation stops.
+#include <pthread.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include "cli/command.h"
+#include "cli/server_pool.h"
+#include "cli/server_protocol.h"
+#include "latte.h"
+#include "runtime/error.h"
+#include "runtime/threads.h"
+
+namespace latte::cli {
+namespace {
+
+using server::json;
+
+// ---- C API helpers ----
+
+[[noreturn]] void throw_status(latte_status s) {
+  std::string msg = latte_last_error();
+  switch (s) {
+    case LATTE_ERR_FORMAT: throw FormatError(msg);
+    case LATTE_ERR_UNSUPPORTED: throw UnsupportedError(msg);
+    case LATTE_ERR_RESOURCE: throw ResourceError(msg);
+    case LATTE_ERR_ARGUMENT: throw ArgumentError(msg);
+    case LATTE_ERR_IO: throw IoError(msg);
+    case LATTE_ERR_CANCELLED: throw CancelledError(msg);
+    default: throw Error(ErrorKind::Resource, msg);
+  }
+}
+void check(latte_status s) {
+  if (s != LATTE_OK) throw_status(s);
+}
+
+struct ModelDeleter {
+  void operator()(latte_model* m) const { latte_model_free(m); }
+};
+struct SessionDeleter {
+  void operator()(latte_session* s) const { latte_session_free(s); }
+};
+using ModelPtr = std::unique_ptr<latte_model, ModelDeleter>;
+using SessionPtr = std::unique_ptr<latte_session, SessionDeleter>;
+
+// A status from the C API -> the HTTP error to send (client errors stay 4xx).
+server::RequestError error_from_status(latte_status s, const std::string& msg) {
+  server::RequestError e;
+  e.message = msg;
+  if (s == LATTE_ERR_ARGUMENT || s == LATTE_ERR_UNSUPPORTED) {
+    e.status = 400;
+  } else {
+    e.status = 500;
+    e.type = "server_error";
+  }
+  return e;
+}
+
+struct ServeOptions {
+  CommonModelOptions model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int parallel = 2;
+  int ctx = 4096;
+  std::string alias;  // served model id (default: the file stem)
+  int http_threads = 0;
+};
+
+// What one accepted request asks the generator for.
+struct Job {
+  bool chat = false;
+  std::vector<int32_t> prompt;
+  server::SamplingOptions sampling;
+  server::ResponseMeta meta;
+};
+
+// Accumulates or streams one generation; the piece callback's user data.
+struct Sink {
+  const Job* job = nullptr;
+  std::function<bool(const std::string&)> write;  // streaming: false when the client is gone
+  std::string content, reasoning;
+  bool client_gone = false;
+  const std::atomic<bool>* stopping = nullptr;
+};
+
+bool on_piece(const char* text, size_t len, latte_piece_kind kind, void* ud) {
+  auto* s = static_cast<Sink*>(ud);
+  std::string piece(text, len);
+  bool reasoning = kind == LATTE_PIECE_REASONING;
+  (reasoning ? s->reasoning : s->content) += piece;
+  if (s->write) {
+    json chunk = s->job->chat
+                     ? server::chat_chunk(s->job->meta, std::nullopt,
+                                          reasoning ? std::nullopt : std::optional<std::string>(piece),
+                                          reasoning ? std::optional<std::string>(piece) : std::nullopt,
+                                          std::nullopt, std::nullopt)
+                     : server::text_chunk(s->job->meta, piece, std::nullopt, std::nullopt);
+    if (!s->write(server::sse_event(chunk))) s->client_gone = true;
+  }
+  return !s->client_gone && !s->stopping->load(std::memory_order_relaxed);
+}
+
+class Server {
+ public:
+  explicit Server(const ServeOptions& o) : opt_(o) {
+    latte_model* m = nullptr;
+    latte_model_params mp = latte_model_default_params();
+    check(latte_model_load(o.model.model.c_str(), &mp, &m));
+    model_.reset(m);
+    served_.id = o.alias.empty() ? file_stem(o.model.model) : o.alias;
+    latte_session_params sp = latte_session_default_params();
+    sp.n_ctx = o.ctx;
+    int threads = o.model.threads > 0 ? o.model.threads : std::max(1, physical_cores() / std::max(1, o.parallel));
+    sp.n_threads = threads;
+    for (int i = 0; i < o.parallel; ++i) {
+      latte_session* s = nullptr;
+      check(latte_session_create(model_.get(), &sp, &s));
+      sessions_.emplace_back(s);
+    }
+    n_ctx_ = latte_session_n_ctx(sessions_[0].get());
+    n_vocab_ = latte_model_n_vocab(model_.get());
+    pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
+      size_t n = 0;
+      const int32_t* t = latte_session_tokens(sessions_[size_t(slot)].get(), &n);
+      size_t k = 0;
+      while (k < n && k < prompt.size() && t[k] == prompt[k]) ++k;
+      return k;
+    });
+    created_ = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch()).count();
+    std::fprintf(stderr, "latte serve: model '%s' (%s), %d session(s) x %d tokens of context, %d thread(s) each\n",
+                 served_.id.c_str(), o.model.model.c_str(), o.parallel, n_ctx_, threads);
+  }
+
+  int run() {
+    int http_threads = opt_.http_threads > 0 ? opt_.http_threads : std::max(32, opt_.parallel * 8);
+    http_.new_task_queue = [http_threads] { return new httplib::ThreadPool(size_t(http_threads)); };
+    http_.set_payload_max_length(size_t(16) << 20);
+    http_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "latte serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
+    });
+    http_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+      std::string msg = "internal error";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        msg = e.what();
+      } catch (...) {
+      }
+      server::RequestError e{500, msg, "server_error", "", ""};
+      send_error(res, e);
+    });
+    http_.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                    httplib::Response& res) {
+      if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+      server::RequestError e;
+      e.status = res.status;
+      e.type = res.status == 404 ? "not_found_error" : "invalid_request_error";
+      e.message = res.status == 404 ? "no such endpoint: " + req.method + " " + req.path
+                                    : "HTTP " + std::to_string(res.status);
+      send_error(res, e);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+
+    http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      json j = {{"status", "ok"}, {"slots_total", pool_->size()}, {"slots_busy", pool_->n_busy()}};
+      res.set_content(j.dump(), "application/json");
+    });
+    auto models = [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(server::models_list(served_, created_).dump(), "application/json");
+    };
+    http_.Get("/v1/models", models);
+    http_.Get("/models", models);
+    auto chat = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, true); };
+    auto completion = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res, false); };
+    http_.Post("/v1/chat/completions", chat);
+    http_.Post("/chat/completions", chat);
+    http_.Post("/v1/completions", completion);
+    http_.Post("/completions", completion);
+
+    int port = opt_.port;
+    if (port == 0)
+      port = http_.bind_to_any_port(opt_.host);
+    else if (!http_.bind_to_port(opt_.host, port))
+      port = -1;
+    if (port <= 0) throw IoError("serve: cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
+    std::fprintf(stderr, "latte serve: listening on http://%s:%d\n", opt_.host.c_str(), port);
+    bool ok = http_.listen_after_bind();
+    return ok ? 0 : 1;
+  }
+
+  void stop() {
+    stopping_.store(true);
+    http_.stop();
+  }
+
+ private:
+  static std::string file_stem(const std::string& path) {
+    size_t slash = path.find_last_of('/');
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    size_t dot = base.rfind(".gguf");
+    return dot == std::string::npos ? base : base.substr(0, dot);
+  }
+
+  static void send_error(httplib::Response& res, const server::RequestError& e) {
+    res.status = e.status;
+    res.set_content(server::error_body(e).dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  }
+
+  // Validates and tokenizes; on failure fills `err`.
+  bool prepare(const httplib::Request& req, bool chat, Job& job, server::RequestError& err) {
+    auto body = server::parse_json_body(req.body);
+    if (!body.ok()) {
+      err = body.error;
+      return false;
+    }
+    job.chat = chat;
+    std::vector<int32_t> ids;
+    size_t n = 0;
+    latte_status st = LATTE_OK;
+    if (chat) {
+      auto r = server::parse_chat_request(*body.value, served_);
+      if (!r.ok()) {
+        err = r.error;
+        return false;
+      }
+      std::vector<latte_chat_message> msgs;
+      for (const auto& m : r.value->messages) msgs.push_back({m.role.c_str(), m.content.c_str()});
+      st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), nullptr, true, nullptr, 0, &n);
+      if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
+        ids.resize(n);
+        st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), nullptr, true, ids.data(), ids.size(), &n);
+      }
+      job.sampling = r.value->sampling;
+    } else {
+      auto r = server::parse_completion_request(*body.value, served_);
+      if (!r.ok()) {
+        err = r.error;
+        return false;
+      }
+      if (!r.value->prompt_ids.empty()) {
+        ids = r.value->prompt_ids;
+        for (int32_t id : ids)
+          if (id < 0 || id >= n_vocab_) {
+            err = server::RequestError{400, "prompt token id " + std::to_string(id) + " outside the vocabulary [0, " +
+                                                std::to_string(n_vocab_) + ")", "invalid_request_error", "prompt", ""};
+            return false;
+          }
+      } else {
+        const std::string& p = r.value->prompt;
+        st = latte_tokenize(model_.get(), p.data(), p.size(), true, true, nullptr, 0, &n);
+        if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
+          ids.resize(n);
+          st = latte_tokenize(model_.get(), p.data(), p.size(), true, true, ids.data(), ids.size(), &n);
+        }
+      }
+      job.sampling = r.value->sampling;
+    }
+    if (st != LATTE_OK) {
+      err = error_from_status(st, latte_last_error());
+      return false;
+    }
+    if (ids.empty()) {
+      err = server::RequestError{400, "the prompt is empty", "invalid_request_error", chat ? "messages" : "prompt", ""};
+      return false;
+    }
+    if (int64_t(ids.size()) >= n_ctx_) {
+      err = server::RequestError{400,
+                                 "the prompt is " + std::to_string(ids.size()) + " tokens but the context holds " +
+                                     std::to_string(n_ctx_) + " (including the reply)",
+                                 "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"};
+      return false;
+    }
+    job.prompt = std::move(ids);
+    job.meta.id = server::new_response_id(chat ? "chatcmpl-" : "cmpl-");
+    job.meta.created = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch()).count();
+    job.meta.model = served_.id;
+    return true;
+  }
+
+  // Runs one generation on a pooled session. Returns the status; fills sink and result.
+  latte_status generate(const Job& job, Sink& sink, latte_generate_result& result) {
+    auto lease = pool_->acquire(job.prompt);
+    latte_session* s = sessions_[size_t(lease.slot())].get();
+    latte_generate_params gp = latte_generate_default_params();
+    int room = n_ctx_ - int(job.prompt.size());
+    gp.max_tokens = job.sampling.max_tokens < 0 ? room : std::min(job.sampling.max_tokens, room);
+    std::vector<const char*> stops;
+    for (const auto& x : job.sampling.stop) stops.push_back(x.c_str());
+    gp.stop = stops.data();
+    gp.n_stop = stops.size();
+    gp.context_shift = false;
+    gp.sampler.temperature = job.sampling.temperature;
+    gp.sampler.top_p = job.sampling.top_p;
+    gp.sampler.top_k = job.sampling.top_k;
+    gp.sampler.min_p = job.sampling.min_p;
+    gp.sampler.repeat_penalty = job.sampling.repeat_penalty;
+    gp.sampler.seed = job.sampling.seed ? *job.sampling.seed : std::random_device{}();
+    gp.on_piece = on_piece;
+    gp.user_data = &sink;
+    sink.job = &job;
+    sink.stopping = &stopping_;
+    latte_status st = latte_generate(s, job.prompt.data(), job.prompt.size(), &gp, &result);
+    if (st != LATTE_OK) latte_session_truncate(s, 0);  // unknown cache state after a failure: start clean
+    return st;
+  }
+
+  static server::Finish finish_of(const latte_generate_result& r) {
+    return (r.reason == LATTE_STOP_MAX_TOKENS || r.reason == LATTE_STOP_CONTEXT_FULL) ? server::Finish::Length
+                                                                                       : server::Finish::Stop;
+  }
+
+  void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
+    auto job = std::make_shared<Job>();
+    server::RequestError err;
+    if (!prepare(req, chat, *job, err)) {
+      send_error(res, err);
+      return;
+    }
+    if (!job->sampling.stream) {
+      Sink sink;
+      latte_generate_result r{};
+      latte_status st = generate(*job, sink, r);
+      if (st != LATTE_OK) {
+        send_error(res, error_from_status(st, latte_last_error()));
+        return;
+      }
+      server::Usage u{r.n_prompt, r.n_generated};
+      json out = chat ? server::chat_completion(job->meta, sink.content, sink.reasoning, finish_of(r), u)
+                      : server::text_completion(job->meta, sink.content + sink.reasoning, finish_of(r), u);
+      res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+      return;
+    }
+    res.set_header("Cache-Control", "no-cache");
+    res.set_chunked_content_provider("text/event-stream", [this, job](size_t, httplib::DataSink& ds) {
+      Sink sink;
+      sink.write = [&ds](const std::string& s) { return ds.write(s.data(), s.size()); };
+      const Job& j = *job;
+      bool alive = true;
+      if (j.chat)  // OpenAI opens a chat stream with the role
+        alive = sink.write(server::sse_event(
+            server::chat_chunk(j.meta, std::string("assistant"), std::string(), std::nullopt, std::nullopt,
+                               std::nullopt)));
+      if (!alive) return false;
+      latte_generate_result r{};
+      latte_status st = generate(j, sink, r);
+      if (sink.client_gone) {
+        std::fprintf(stderr, "latte serve: %s: client disconnected, generation stopped after %d tokens\n",
+                     j.meta.id.c_str(), r.n_generated);
+        return false;
+      }
+      if (st != LATTE_OK) {
+        sink.write(server::sse_event(server::error_body(error_from_status(st, latte_last_error()))));
+      } else {
+        server::Usage u{r.n_prompt, r.n_generated};
+        json last = j.chat ? server::chat_chunk(j.meta, std::nullopt, std::nullopt, std::nullopt, finish_of(r), u)
+                           : server::text_chunk(j.meta, "", finish_of(r), u);
+        sink.write(server::sse_event(last));
+        if (j.sampling.include_usage)
+          sink.write(server::sse_event(
+              server::usage_chunk(j.meta, j.chat ? "chat.completion.chunk" : "text_completion", u)));
+      }
+      sink.write(std::string(server::kSseDone));
+      ds.done();
+      return true;
+    });
+  }
+
+  ServeOptions opt_;
+  ModelPtr model_;
+  std::vector<SessionPtr> sessions_;
+  std::unique_ptr<server::SlotPool> pool_;
+  server::ServedModel served_;
+  int n_ctx_ = 0, n_vocab_ = 0;
+  int64_t created_ = 0;
+  std::atomic<bool> stopping_{false};
+  httplib::Server http_;
+};
+
+int run_serve(const ServeOptions& o) {
+  // SIGPIPE from a vanished client must not kill the server; SIGINT/SIGTERM stop it cleanly. Block them before
+  // any thread starts so only the waiter thread receives them.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  Server srv(o);
+  std::thread waiter([&srv, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (sig != SIGUSR1) {
+      std::fprintf(stderr, "latte serve: signal %d, stopping\n", sig);
+      srv.stop();
+    }
+  });
+  int rc = 1;
+  try {
+    rc = srv.run();
+  } catch (...) {
+    pthread_kill(waiter.native_handle(), SIGUSR1);
+    waiter.join();
+    throw;
+  }
+  pthread_kill(waiter.native_handle(), SIGUSR1);
+  waiter.join();
+  return rc;
+}
+
+const Registrar reg{Command{
+    "serve", "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health)",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto o = std::make_shared<ServeOptions>();
+      add_model_options(sub, o->model);
+      sub.add_option("--host", o->host, "address to listen on")->capture_default_str();
+      sub.add_option("--port", o->port, "TCP port (0 = any free port)")->capture_default_str()
+          ->check(CLI::Range(0, 65535));
+      sub.add_option("--parallel", o->parallel, "sessions serving requests concurrently")
+          ->capture_default_str()->check(CLI::Range(1, 256));
+      sub.add_option("-c,--ctx", o->ctx, "context tokens per session")->capture_default_str()
+          ->check(CLI::Range(16, 1 << 24));
+      sub.add_option("--alias", o->alias, "model id reported and accepted (default: the file name)");
+      sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")
+          ->check(CLI::NonNegativeNumber);
+      return [o] { return run_serve(*o); };
+    },
+    60}};
+
+}  // namespace
+}  // namespace latte::cli

@@ -1,0 +1,119 @@
+// The OpenAI-compatible wire protocol of `latte serve`, free of the runtime: request bodies are validated into
+// plain structs (or a 4xx error), and responses / SSE chunks are built from plain values. Everything here is a
+// pure function of its arguments (thread-safe), so a fuzzer can drive parse_*_request directly.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace latte::server {
+
+using json = nlohmann::json;
+
+// A client error: HTTP status (4xx) plus the OpenAI error object fields.
+struct RequestError {
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string param;  // "" = null
+  std::string code;   // "" = null
+};
+
+// Result of a parse: value or error.
+template <class T>
+struct Parsed {
+  std::optional<T> value;
+  RequestError error;
+  bool ok() const { return value.has_value(); }
+};
+
+// What the server accepts as "model": its own id, plus aliases (e.g. "default"). An absent "model" is accepted.
+struct ServedModel {
+  std::string id;
+  std::vector<std::string> aliases{"default"};
+  bool accepts(std::string_view name) const;
+};
+
+// Sampling and stopping options shared by both endpoints (OpenAI names; extensions: top_k, min_p,
+// repeat_penalty).
+struct SamplingOptions {
+  int max_tokens = -1;          // -1: until end of generation or the context is full
+  float temperature = 1.0f;     // OpenAI default; 0 = greedy
+  float top_p = 1.0f;
+  int top_k = 0;
+  float min_p = 0.0f;
+  float repeat_penalty = 1.0f;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> stop;
+  bool stream = false;
+  bool include_usage = false;   // stream_options.include_usage: an extra final chunk with usage only
+};
+
+struct ChatMessageIn {
+  std::string role;     // "system" ("developer" is mapped to it), "user", "assistant"
+  std::string content;  // text parts concatenated
+};
+
+struct ChatRequest {
+  std::string model;
+  std::vector<ChatMessageIn> messages;
+  SamplingOptions sampling;
+};
+
+struct CompletionRequest {
+  std::string model;
+  std::string prompt;             // text prompt, or
+  std::vector<int32_t> prompt_ids;  // a prompt given as token ids (used when non-empty)
+  SamplingOptions sampling;
+};
+
+// Body text -> JSON object (400 on invalid JSON or a non-object).
+Parsed<json> parse_json_body(std::string_view body);
+// Validates a /v1/chat/completions or /v1/completions body. Unknown model -> 404 model_not_found; wrong types,
+// out-of-range values, unsupported features (n > 1, tools) -> 400 naming the param.
+Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& served);
+Parsed<CompletionRequest> parse_completion_request(const json& body, const ServedModel& served);
+
+// {"error":{"message":...,"type":...,"param":...,"code":...}}
+json error_body(const RequestError& e);
+
+// Why generation ended, in OpenAI terms.
+enum class Finish { Stop, Length };
+const char* finish_name(Finish f);  // "stop" / "length"
+
+struct Usage {
+  int prompt_tokens = 0, completion_tokens = 0;
+  json to_json() const;  // with total_tokens
+};
+
+// Identity of one response, shared by all its chunks.
+struct ResponseMeta {
+  std::string id;       // "chatcmpl-..." / "cmpl-..."
+  int64_t created = 0;  // unix seconds
+  std::string model;
+};
+
+std::string new_response_id(std::string_view prefix);  // prefix + 24 random hex digits (thread-safe)
+
+json chat_completion(const ResponseMeta& m, const std::string& content, const std::string& reasoning, Finish f,
+                     const Usage& u);
+// One streamed chat chunk. Exactly one of role / content / reasoning / finish is meant to be set per chunk.
+json chat_chunk(const ResponseMeta& m, const std::optional<std::string>& role,
+                const std::optional<std::string>& content, const std::optional<std::string>& reasoning,
+                std::optional<Finish> finish, const std::optional<Usage>& usage);
+json text_completion(const ResponseMeta& m, const std::string& text, Finish f, const Usage& u);
+json text_chunk(const ResponseMeta& m, const std::string& text, std::optional<Finish> finish,
+                const std::optional<Usage>& usage);
+// A final chunk with no choices and the usage (stream_options.include_usage).
+json usage_chunk(const ResponseMeta& m, const char* object, const Usage& u);
+json models_list(const ServedModel& served, int64_t created);
+
+// "data: <json>\n\n" (invalid UTF-8 replaced, never throws on text) and "data: [DONE]\n\n".
+std::string sse_event(const json& j);
+inline constexpr std::string_view kSseDone = "data: [DONE]\n\n";
+
+}  // namespace latte::server

@@ -1,0 +1,102 @@
+// Flags shared by the commands that load a model and open a session (run, bench, perplexity): declared once
+// here, turned into ModelParams / SessionParams / SamplerParams. Header-only; CLI-side only.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cli/command.h"
+#include "runtime/error.h"
+#include "runtime/sampler.h"
+#include "runtime/session.h"
+#include "runtime/utf8.h"
+
+namespace latte::cli {
+
+struct SessionOptions {
+  CommonModelOptions model;
+  int n_ctx = 4096;
+  std::string cache_type = "f16";
+  std::string expert_groups;  // "N,K" or "0" (disable); "" = from the file
+  std::string isa;            // "" = best for this CPU
+
+  void add(CLI::App& sub, bool with_ctx = true) {
+    add_model_options(sub, model);
+    if (with_ctx) sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default 4096)");
+    sub.add_option("--cache-type", cache_type, "latent cache type: f32, f16, bf16, q8_0 (default f16)");
+    sub.add_option("--expert-groups", expert_groups,
+                   "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
+    sub.add_option("--isa", isa, "kernel ISA: scalar, avx2, avx512 (default: best for this CPU)");
+  }
+
+  ModelParams model_params() const {
+    ModelParams mp;
+    mp.path = model.model;
+    mp.isa = isa;
+    if (!expert_groups.empty()) {
+      int n = -1, k = -1;
+      char comma = 0, extra = 0;
+      if (expert_groups == "0") {
+        n = 0;
+        k = 0;
+      } else if (std::sscanf(expert_groups.c_str(), "%d%c%d%c", &n, &comma, &k, &extra) != 3 || comma != ',' ||
+                 n <= 0 || k <= 0 || k > n) {
+        throw ArgumentError("--expert-groups: expected N,K with 0 < K <= N, or 0; got '" + expert_groups + "'");
+      }
+      mp.expert_groups = n;
+      mp.expert_groups_used = k;
+    }
+    return mp;
+  }
+
+  SessionParams session_params() const {
+    SessionParams sp;
+    if (n_ctx <= 0) throw ArgumentError("-c/--ctx-size must be > 0, got " + std::to_string(n_ctx));
+    sp.n_ctx = n_ctx;
+    sp.n_threads = model.threads;
+    if (!parse_cache_type(cache_type, sp.cache_type))
+      throw ArgumentError("--cache-type: unknown type '" + cache_type + "' (f32, f16, bf16, q8_0)");
+    return sp;
+  }
+};
+
+struct SamplerOptions {
+  SamplerParams p;
+  void add(CLI::App& sub) {
+    sub.add_option("--temp", p.temp, "temperature; <= 0 = greedy (default 0.8)");
+    sub.add_option("--top-k", p.top_k, "top-k, 0 = off (default 40)");
+    sub.add_option("--top-p", p.top_p, "top-p, 1 = off (default 0.95)");
+    sub.add_option("--min-p", p.min_p, "min-p, 0 = off (default 0.05)");
+    sub.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty, 1 = off (default 1.0)");
+    sub.add_option("--repeat-last-n", p.repeat_last_n, "tokens the repetition penalty looks back (default 64)");
+    sub.add_option("--seed", p.seed, "sampling seed");
+  }
+};
+
+// Whole file as bytes; IoError naming the path if it cannot be read.
+inline std::string read_text_file(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(std::string(what) + ": cannot open '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw IoError(std::string(what) + ": read error on '" + path + "'");
+  return ss.str();
+}
+
+// ArgumentError naming the byte offset of the first invalid UTF-8 sequence.
+inline void require_utf8(const std::string& s, const char* what) {
+  if (utf8::is_valid(s)) return;
+  size_t i = 0;
+  while (i < s.size()) {
+    int len = 1;
+    char32_t cp = utf8::decode(s, i, len);
+    if (cp == utf8::kReplacement && !(len == 3 && s.compare(i, 3, "\xEF\xBF\xBD") == 0)) break;
+    i += size_t(len);
+  }
+  throw ArgumentError(std::string(what) + " is not valid UTF-8 (first bad byte at offset " + std::to_string(i) + ")");
+}
+
+}  // namespace latte::cli

@@ -1,0 +1,601 @@
+// x86 SIMD kernels, written once and templated on the xsimd arch A (xsimd::fma3<xsimd::avx2> or
+// xsimd::avx512bw). Included ONLY by quant/isa/kernels_avx2.cpp and kernels_avx512.cpp, each compiled with its
+// arch's flags; everything here has internal linkage (unnamed namespace), so no arch-specific copy of any helper can
+// leak into another translation unit (no ODR merging of an AVX-512 body into AVX2 code).
+//
+// Integer kernels work on 256-bit vectors for both arches: AVX-512 adds VNNI (vpdpbusd on ymm, AVX512VL) in place of
+// the maddubs+madd pair where no per-16 scale is applied; Zen 4 double-pumps 512-bit ops, so 256-bit integer code is
+// near its best there too. Float kernels use xsimd batches at the arch's full width.
+// Results equal the scalar kernels up to f32 summation order; quantize_act for Q8_0 / Q8_K is bit-identical.
+#pragma once
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <xsimd/xsimd.hpp>
+
+#include "quant/blocks.h"
+#include "quant/kernels.h"
+
+namespace latte::simd {
+namespace {
+
+using Avx2 = xsimd::fma3<xsimd::avx2>;
+using Avx512 = xsimd::avx512bw;
+template <class A>
+constexpr bool kIs512 = std::is_same_v<A, Avx512>;
+
+template <class A>
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+template <class A>
+inline float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class A>
+inline int hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// acc + sum over groups of 4 of u8(u) * s8(s) -> 8 x int32.
+template <class A>
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+  if constexpr (kIs512<A>) {
+    return _mm256_dpbusd_epi32(acc, u, s);
+  } else {
+    const __m256i p16 = _mm256_maddubs_epi16(u, s);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  }
+}
+
+// Signed x signed int8 dot (|w| <= 127 or w = -128 with |a| <= 127): sign trick onto the unsigned form.
+template <class A>
+inline __m256i dot_s8s8(__m256i acc, __m256i w, __m256i a) {
+  return dot_u8s8<A>(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles in the low lane (elements 0..15), high nibbles in the high lane.
+template <class A>
+inline __m256i unpack_nibbles16(const uint8_t* p) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m256i v = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
+  return _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+}
+
+// 32 bits -> 32 bytes, byte j = 0xFF if bit j is set else 0.
+template <class A>
+inline __m256i bits_to_bytes(uint32_t bits) {
+  const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
+                                        3, 3, 3, 3, 3, 3);
+  const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuf);
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
+  return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+template <class A>
+inline __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// ---------------------------------------------------------------- 32-element blocks with Q8_0 / Q8_1 activations
+
+template <class A>
+float vd_q8_0(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / QK8_0;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i].qs), loadu256<A>(y[i].qs));
+    const __m256i p1 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i + 1].qs), loadu256<A>(y[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(h2f<A>(x[i + 1].d) * h2f<A>(y[i + 1].d)), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i].qs), loadu256<A>(y[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
+  }
+  return hsum_ps<A>(_mm256_add_ps(acc0, acc1));
+}
+
+// Signed weights of one 32-block as 32 int8 (Q4_0: nibble - 8; Q5_0: 5-bit - 16; IQ4_NL: table lookup).
+template <class A>
+inline __m256i weights_q4_0(const BlockQ4_0& b) {
+  return _mm256_sub_epi8(unpack_nibbles16<A>(b.qs), _mm256_set1_epi8(8));
+}
+template <class A>
+inline __m256i weights_q5_0(const BlockQ5_0& b) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  // bit clear -> value - 16: set the high nibble to 0xF (two's complement of nib - 16).
+  const __m256i hi = _mm256_andnot_si256(bits_to_bytes<A>(qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+  return _mm256_or_si256(unpack_nibbles16<A>(b.qs), hi);
+}
+template <class A>
+inline __m256i iq4nl_table() {
+  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
+  return _mm256_broadcastsi128_si256(t);
+}
+template <class A>
+inline __m256i weights_iq4_nl(const BlockIQ4_NL& b, __m256i table) {
+  return _mm256_shuffle_epi8(table, unpack_nibbles16<A>(b.qs));
+}
+
+template <class A, class Block, class Decode>
+float vd_32_q8_0(int64_t n, const void* w, const void* a, Decode decode) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  const int64_t nb = n / 32;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i]), loadu256<A>(y[i].qs));
+    const __m256i p1 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i + 1]), loadu256<A>(y[i + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(h2f<A>(x[i + 1].d) * h2f<A>(y[i + 1].d)), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i]), loadu256<A>(y[i].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
+  }
+  return hsum_ps<A>(_mm256_add_ps(acc0, acc1));
+}
+
+template <class A>
+float vd_q4_0(int64_t n, const void* w, const void* a) {
+  return vd_32_q8_0<A, BlockQ4_0>(n, w, a, [](const BlockQ4_0& b) { return weights_q4_0<A>(b); });
+}
+template <class A>
+float vd_q5_0(int64_t n, const void* w, const void* a) {
+  return vd_32_q8_0<A, BlockQ5_0>(n, w, a, [](const BlockQ5_0& b) { return weights_q5_0<A>(b); });
+}
+template <class A>
+float vd_iq4_nl(int64_t n, const void* w, const void* a) {
+  const __m256i t = iq4nl_table<A>();
+  return vd_32_q8_0<A, BlockIQ4_NL>(n, w, a, [t](const BlockIQ4_NL& b) { return weights_iq4_nl<A>(b, t); });
+}
+
+// Q4_1 / Q5_1 with Q8_1: unsigned weights, d_w*d_a*sum(q*a) + m_w*s_a.
+template <class A, class Block, bool kFive>
+float vd_x_1(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_1*>(a);
+  const int64_t nb = n / 32;
+  __m256 acc = _mm256_setzero_ps();
+  float summs = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i q = unpack_nibbles16<A>(x[i].qs);
+    if constexpr (kFive) {
+      uint32_t qh;
+      std::memcpy(&qh, x[i].qh, 4);
+      q = _mm256_or_si256(q, _mm256_and_si256(bits_to_bytes<A>(qh), _mm256_set1_epi8(0x10)));
+    }
+    const __m256i p = dot_u8s8<A>(_mm256_setzero_si256(), q, loadu256<A>(y[i].qs));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc);
+    summs += h2f<A>(x[i].m) * h2f<A>(y[i].s);
+  }
+  return hsum_ps<A>(acc) + summs;
+}
+template <class A>
+float vd_q4_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ4_1, false>(n, w, a); }
+template <class A>
+float vd_q5_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ5_1, true>(n, w, a); }
+
+// ---------------------------------------------------------------- K-quants and IQ4_XS with Q8_K activations
+
+// Per-16 scale broadcast: from 16 int16 scales (sc16: elements 0..7 low lane, 8..15 high lane), the vector with
+// scale 2c in the low lane and 2c+1 in the high lane (c = 0..7), for maddubs outputs of a 32-element chunk.
+template <class A>
+struct Scales16 {
+  __m256i lo, hi;  // low / high 128 bits of sc16 broadcast to both lanes
+  explicit Scales16(__m256i sc16)
+      : lo(_mm256_permute2x128_si256(sc16, sc16, 0x00)), hi(_mm256_permute2x128_si256(sc16, sc16, 0x11)) {}
+  __m256i chunk(int c) const {
+    const int k = c & 3;  // scale 2k / 2k+1 of the half
+    const __m256i mask = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                          4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                          4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                          4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                          4 * k + 2, 4 * k + 3);
+    return _mm256_shuffle_epi8(c < 4 ? lo : hi, mask);
+  }
+};
+
+// Unpacks the 6-bit scales and mins of a Q4_K/Q5_K block: returns 8 scales (bytes 0..7) and 8 mins (bytes 8..15).
+template <class A>
+inline void k_scales_mins(const uint8_t* s, uint8_t out[16]) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t m4 = 0x3F3F3F3Fu, m2 = 0xC0C0C0C0u, m0 = 0x0F0F0F0Fu;
+  const uint32_t sc0 = u[0] & m4;                                  // sc0..sc3
+  const uint32_t mn0 = u[1] & m4;                                  // m0..m3
+  const uint32_t sc1 = (u[2] & m0) | ((u[0] & m2) >> 2);           // sc4..sc7
+  const uint32_t mn1 = ((u[2] >> 4) & m0) | ((u[1] & m2) >> 2);    // m4..m7
+  std::memcpy(out, &sc0, 4);
+  std::memcpy(out + 4, &sc1, 4);
+  std::memcpy(out + 8, &mn0, 4);
+  std::memcpy(out + 12, &mn1, 4);
+}
+
+// sum over 8 sub-blocks of mins[s] * (bsums[2s] + bsums[2s+1]).
+template <class A>
+inline int k_mins_dot(const uint8_t* mins8, const int16_t* bsums) {
+  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
+  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
+  const __m128i pair = _mm_hadd_epi16(b0, b1);  // 8 pair sums
+  const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins8)));
+  __m128i p = _mm_madd_epi16(m, pair);
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+  return _mm_cvtsi128_si32(p);
+}
+
+template <class A, bool kFive>
+float vd_q45_k(int64_t n, const void* w, const void* a) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  const auto* x = static_cast<const Block*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / QK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    alignas(16) uint8_t sm[16];
+    k_scales_mins<A>(x[i].scales, sm);
+    const float d = y[i].d * h2f<A>(x[i].d);
+    const float dmin = y[i].d * h2f<A>(x[i].dmin);
+    acc_m += dmin * static_cast<float>(k_mins_dot<A>(sm + 8, y[i].bsums));
+    const uint8_t* q = x[i].qs;
+    const int8_t* q8 = y[i].qs;
+    __m256i hbits;
+    if constexpr (kFive) hbits = loadu256<A>(x[i].qh);
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+      const __m256i raw = loadu256<A>(q + 32 * j);
+      __m256i lo = _mm256_and_si256(raw, m4);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      if constexpr (kFive) {
+        lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hbits, _mm256_set1_epi8(1)), 4));
+        hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(hbits, _mm256_set1_epi8(2)), 3));
+        hbits = _mm256_srli_epi16(hbits, 2);
+      }
+      const __m256i p0 = _mm256_maddubs_epi16(lo, loadu256<A>(q8 + 64 * j));
+      const __m256i p1 = _mm256_maddubs_epi16(hi, loadu256<A>(q8 + 64 * j + 32));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j])));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(d), acc);
+  }
+  return hsum_ps<A>(acc) - acc_m;
+}
+template <class A>
+float vd_q4_k(int64_t n, const void* w, const void* a) { return vd_q45_k<A, false>(n, w, a); }
+template <class A>
+float vd_q5_k(int64_t n, const void* w, const void* a) { return vd_q45_k<A, true>(n, w, a); }
+
+template <class A>
+float vd_q6_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / QK_K;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const Scales16<A> sc(sc16);
+    // offset: 32 * sum_s scale_s * bsum_s
+    const __m256i off = _mm256_madd_epi16(sc16, loadu256<A>(y[i].bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+    const int8_t* q8 = y[i].qs;
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = loadu256<A>(x[i].ql + 64 * h);
+      const __m256i ql1 = loadu256<A>(x[i].ql + 64 * h + 32);
+      const __m256i qh = loadu256<A>(x[i].qh + 32 * h);
+      const __m256i q0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30));
+      const __m256i q3 =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+      const int8_t* a8 = q8 + 128 * h;
+      const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, loadu256<A>(a8)), sc.chunk(4 * h + 0));
+      const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, loadu256<A>(a8 + 32)), sc.chunk(4 * h + 1));
+      const __m256i p2 = _mm256_madd_epi16(_mm256_maddubs_epi16(q2, loadu256<A>(a8 + 64)), sc.chunk(4 * h + 2));
+      const __m256i p3 = _mm256_madd_epi16(_mm256_maddubs_epi16(q3, loadu256<A>(a8 + 96)), sc.chunk(4 * h + 3));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(h2f<A>(x[i].d) * y[i].d), acc);
+  }
+  return hsum_ps<A>(acc);
+}
+
+template <class A>
+float vd_q2_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ2_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / QK_K;
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  float acc_m = 0;
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F)));
+    const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));
+    const int summ = hsum_epi32<A>(_mm256_madd_epi16(mn16, loadu256<A>(y[i].bsums)));
+    acc_m += y[i].d * h2f<A>(x[i].dmin) * static_cast<float>(summ);
+    const Scales16<A> sc(sc16);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qs = loadu256<A>(x[i].qs + 32 * h);
+      const int8_t* a8 = y[i].qs + 128 * h;
+      for (int j = 0; j < 4; ++j) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256<A>(a8 + 32 * j)), sc.chunk(4 * h + j));
+        sumi = _mm256_add_epi32(sumi, p);
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(y[i].d * h2f<A>(x[i].d)), acc);
+  }
+  return hsum_ps<A>(acc) - acc_m;
+}
+
+template <class A>
+float vd_q3_k(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / QK_K;
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    int8_t S[16];
+    q3k_scales(x[i].scales, S);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(S)));
+    const Scales16<A> sc(sc16);
+    // value = (q2 | hb << 2) - 4: offset 4 * sum_s S_s * bsum_s
+    const __m256i off = _mm256_madd_epi16(sc16, loadu256<A>(y[i].bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2));
+    __m256i hm = loadu256<A>(x[i].hmask);
+    for (int h = 0; h < 2; ++h) {
+      const __m256i qs = loadu256<A>(x[i].qs + 32 * h);
+      const int8_t* a8 = y[i].qs + 128 * h;
+      for (int j = 0; j < 4; ++j) {
+        const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(hm, one), 2);
+        hm = _mm256_srli_epi16(hm, 1);
+        const __m256i q = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3), hb);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256<A>(a8 + 32 * j)), sc.chunk(4 * h + j));
+        sumi = _mm256_add_epi32(sumi, p);
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(y[i].d * h2f<A>(x[i].d)), acc);
+  }
+  return hsum_ps<A>(acc);
+}
+
+template <class A>
+float vd_iq4_xs(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockIQ4_XS*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const int64_t nb = n / QK_K;
+  const __m256i table = iq4nl_table<A>();
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int k = 0; k < 8; ++k) {
+      const __m256i wv = _mm256_shuffle_epi8(table, unpack_nibbles16<A>(x[i].qs + 16 * k));
+      const __m256i av = loadu256<A>(y[i].qs + 32 * k);
+      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(av, wv));
+      const int ls = iq4xs_scale(x[i], k) - 32;
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, _mm256_set1_epi16(static_cast<short>(ls))));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(y[i].d * h2f<A>(x[i].d)), acc);
+  }
+  return hsum_ps<A>(acc);
+}
+
+// ---------------------------------------------------------------- float types (F32 activations), xsimd batches
+
+template <class A>
+inline xsimd::batch<float, A> load_bf16(const uint16_t* p) {
+  if constexpr (kIs512<A>) {
+    const __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  } else {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+}
+template <class A>
+inline xsimd::batch<float, A> load_f16(const uint16_t* p) {
+  if constexpr (kIs512<A>) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  } else {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+}
+template <class A>
+inline xsimd::batch<float, A> load_f32(const float* p) { return xsimd::batch<float, A>::load_unaligned(p); }
+
+// sum_i w[i] * x[i] with w loaded by `Load` (f32 / bf16 / f16), 4 accumulators, scalar tail.
+template <class A, class T, xsimd::batch<float, A> (*Load)(const T*), float (*Scalar)(T)>
+float dot_float(int64_t n, const T* w, const float* x) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t L = B::size;
+  B a0(0.f), a1(0.f), a2(0.f), a3(0.f);
+  int64_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    a0 = xsimd::fma(Load(w + i), B::load_unaligned(x + i), a0);
+    a1 = xsimd::fma(Load(w + i + L), B::load_unaligned(x + i + L), a1);
+    a2 = xsimd::fma(Load(w + i + 2 * L), B::load_unaligned(x + i + 2 * L), a2);
+    a3 = xsimd::fma(Load(w + i + 3 * L), B::load_unaligned(x + i + 3 * L), a3);
+  }
+  for (; i + L <= n; i += L) a0 = xsimd::fma(Load(w + i), B::load_unaligned(x + i), a0);
+  float s = xsimd::hadd((a0 + a1) + (a2 + a3));
+  for (; i < n; ++i) s += Scalar(w[i]) * x[i];
+  return s;
+}
+template <class A>
+inline float id_f32(float v) { return v; }
+template <class A>
+inline float cvt_bf16(uint16_t v) { uint32_t u = static_cast<uint32_t>(v) << 16; float f; std::memcpy(&f, &u, 4); return f; }
+template <class A>
+inline float cvt_f16(uint16_t v) { return _cvtsh_ss(v); }
+
+template <class A>
+float dot_f32(int64_t n, const float* a, const float* b) { return dot_float<A, float, load_f32<A>, id_f32<A>>(n, a, b); }
+template <class A>
+float vd_f32(int64_t n, const void* w, const void* a) {
+  return dot_float<A, float, load_f32<A>, id_f32<A>>(n, static_cast<const float*>(w), static_cast<const float*>(a));
+}
+template <class A>
+float vd_bf16(int64_t n, const void* w, const void* a) {
+  return dot_float<A, uint16_t, load_bf16<A>, cvt_bf16<A>>(n, static_cast<const uint16_t*>(w), static_cast<const float*>(a));
+}
+template <class A>
+float vd_f16(int64_t n, const void* w, const void* a) {
+  return dot_float<A, uint16_t, load_f16<A>, cvt_f16<A>>(n, static_cast<const uint16_t*>(w), static_cast<const float*>(a));
+}
+
+template <class A>
+void axpy_f32(int64_t n, float alpha, const float* x, float* y) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t L = B::size;
+  const B va(alpha);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) xsimd::fma(va, B::load_unaligned(x + i), B::load_unaligned(y + i)).store_unaligned(y + i);
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// ---------------------------------------------------------------- activation quantizers (bit-exact with scalar)
+
+// roundf (ties away from zero) of 8 floats, exact: trunc, then step away from zero when |frac| >= 0.5.
+template <class A>
+inline __m256 round_away(__m256 v) {
+  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+  const __m256 absf = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+  const __m256 step = _mm256_and_ps(_mm256_cmp_ps(absf, _mm256_set1_ps(0.5f), _CMP_GE_OQ), _mm256_set1_ps(1.0f));
+  return _mm256_add_ps(t, _mm256_or_ps(step, sign));
+}
+
+// 32 int32 (4 vectors, element order) -> 32 int8 with saturation, in element order.
+template <class A>
+inline __m256i pack32(__m256i i0, __m256i i1, __m256i i2, __m256i i3) {
+  const __m256i p01 = _mm256_packs_epi32(i0, i1);  // lanes interleaved
+  const __m256i p23 = _mm256_packs_epi32(i2, i3);
+  const __m256i p = _mm256_packs_epi16(p01, p23);
+  return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+template <class A>
+inline float hmax_abs32(const float* x) {
+  const __m256 sgn = _mm256_set1_ps(-0.0f);
+  __m256 m = _mm256_andnot_ps(sgn, _mm256_loadu_ps(x));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sgn, _mm256_loadu_ps(x + 8)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sgn, _mm256_loadu_ps(x + 16)));
+  m = _mm256_max_ps(m, _mm256_andnot_ps(sgn, _mm256_loadu_ps(x + 24)));
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class A>
+void quantize_q8_0(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  for (int64_t i = 0; i < n / QK8_0; ++i, x += QK8_0) {
+    const float amax = hmax_abs32<A>(x);
+    const float d = amax / 127;
+    const float id = d != 0 ? 1 / d : 0;
+    y[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_away<A>(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), pack32<A>(q[0], q[1], q[2], q[3]));
+  }
+}
+
+template <class A>
+void quantize_q8_k(const float* x, void* dst, int64_t n) {
+  auto* y = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
+    float amax = 0;
+    for (int k = 0; k < 8; ++k) {
+      const float m = hmax_abs32<A>(x + 32 * k);
+      amax = m > amax ? m : amax;
+    }
+    if (amax == 0) {
+      std::memset(&y[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    // First element whose magnitude equals amax (the scalar reference keeps the first on ties).
+    float mx = 0;
+    const __m256 sgn = _mm256_set1_ps(-0.0f), vam = _mm256_set1_ps(amax);
+    for (int k = 0; k < 32; ++k) {
+      const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sgn, _mm256_loadu_ps(x + 8 * k)), vam, _CMP_EQ_OQ));
+      if (mask) {
+        mx = x[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
+        break;
+      }
+    }
+    const float iscale = -127.f / mx;
+    const __m256 vis = _mm256_set1_ps(iscale);
+    for (int c = 0; c < 8; ++c) {
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k) {
+        q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), vis));  // ties to even
+        q[k] = _mm256_min_epi32(q[k], _mm256_set1_epi32(127));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + 32 * c), pack32<A>(q[0], q[1], q[2], q[3]));
+      // bsums of the two 16-groups: horizontal sums of q[0]+q[1] and q[2]+q[3]
+      y[i].bsums[2 * c] = static_cast<int16_t>(hsum_epi32<A>(_mm256_add_epi32(q[0], q[1])));
+      y[i].bsums[2 * c + 1] = static_cast<int16_t>(hsum_epi32<A>(_mm256_add_epi32(q[2], q[3])));
+    }
+    y[i].d = 1 / iscale;
+  }
+}
+
+// ---------------------------------------------------------------- gemv and table fill
+
+template <class A, float (*VD)(int64_t, const void*, const void*)>
+void gemv_rows(int64_t n, const void* w, size_t w_stride, const void* act, float* y, int64_t nrows) {
+  const auto* base = static_cast<const uint8_t*>(w);
+  for (int64_t r = 0; r < nrows; ++r) y[r] = VD(n, base + static_cast<size_t>(r) * w_stride, act);
+}
+
+template <class A, float (*VD)(int64_t, const void*, const void*)>
+void set_kernel(KernelTable& kt, DType t) {
+  kt.vec_dot[static_cast<uint32_t>(t)] = VD;
+  kt.gemv[static_cast<uint32_t>(t)] = gemv_rows<A, VD>;
+}
+
+template <class A>
+void fill_x86(KernelTable& kt) {
+  set_kernel<A, vd_f32<A>>(kt, DType::F32);
+  set_kernel<A, vd_f16<A>>(kt, DType::F16);
+  set_kernel<A, vd_bf16<A>>(kt, DType::BF16);
+  set_kernel<A, vd_q4_0<A>>(kt, DType::Q4_0);
+  set_kernel<A, vd_q4_1<A>>(kt, DType::Q4_1);
+  set_kernel<A, vd_q5_0<A>>(kt, DType::Q5_0);
+  set_kernel<A, vd_q5_1<A>>(kt, DType::Q5_1);
+  set_kernel<A, vd_q8_0<A>>(kt, DType::Q8_0);
+  set_kernel<A, vd_q2_k<A>>(kt, DType::Q2_K);
+  set_kernel<A, vd_q3_k<A>>(kt, DType::Q3_K);
+  set_kernel<A, vd_q4_k<A>>(kt, DType::Q4_K);
+  set_kernel<A, vd_q5_k<A>>(kt, DType::Q5_K);
+  set_kernel<A, vd_q6_k<A>>(kt, DType::Q6_K);
+  set_kernel<A, vd_iq4_nl<A>>(kt, DType::IQ4_NL);
+  set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
+  kt.quantize_act[static_cast<uint32_t>(DType::Q8_0)] = quantize_q8_0<A>;
+  kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k<A>;
+  kt.dot_f32 = dot_f32<A>;
+  kt.axpy_f32 = axpy_f32<A>;
+}
+
+}  // namespace
+}  // namespace latte::simd

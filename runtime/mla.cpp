@@ -1,0 +1,86 @@
+// MLA attention, absorbed/latent form (see mla.h).
+#include "runtime/mla.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/hparams.h"
+#include "runtime/latent_cache.h"
+#include "runtime/ops.h"
+#include "runtime/rope.h"
+#include "runtime/threads.h"
+#include "runtime/weights.h"
+
+namespace latte {
+
+void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeights& w, LatentCache& cache,
+                 int64_t layer, const float* x, int64_t n, int64_t pos0, float* out, MlaScratch& s) {
+  const int64_t E = hp.n_embd, H = hp.n_head, Nkv = hp.kv_lora_rank, R = hp.qk_rope, P = hp.qk_nope;
+  const int64_t Dv = hp.v_dim, Dqk = hp.qk_head_dim(), W = Nkv + R;
+  auto need = [](std::vector<float>& v, int64_t k) {
+    if (v.size() < static_cast<size_t>(k)) v.resize(static_cast<size_t>(k));
+    return v.data();
+  };
+
+  // 1-2. Queries [n][H*Dqk].
+  float* q = need(s.q, n * H * Dqk);
+  if (hp.has_q_lora()) {
+    const int64_t Nq = hp.q_lora_rank;
+    float* cq = need(s.cq, n * Nq);
+    ops.matmul(w.attn_q_a, x, E, cq, Nq, n);
+    for (int64_t t = 0; t < n; ++t) rmsnorm(cq + t * Nq, w.attn_q_a_norm, cq + t * Nq, Nq, hp.rms_eps);
+    ops.matmul(w.attn_q_b, cq, Nq, q, H * Dqk, n);
+  } else {
+    ops.matmul(w.attn_q, x, E, q, H * Dqk, n);
+  }
+
+  // 3-4. Compressed KV [n][Nkv+R]: normalise c_kv, rotate k_pe, append to the cache. Rotate q_pe of every head.
+  float* kv = need(s.kv, n * W);
+  ops.matmul(w.attn_kv_a_mqa, x, E, kv, W, n);
+  std::vector<float> cs(static_cast<size_t>(R));
+  for (int64_t t = 0; t < n; ++t) {
+    float* row = kv + t * W;
+    rmsnorm(row, w.attn_kv_a_norm, row, Nkv, hp.rms_eps);
+    rope.cos_sin(pos0 + t, cs.data());
+    rope.rotate(row + Nkv, cs.data());
+    for (int64_t h = 0; h < H; ++h) rope.rotate(q + t * H * Dqk + h * Dqk + P, cs.data());
+    cache.write(layer, pos0 + t, row, row + Nkv);
+  }
+
+  // 5. Absorbed queries qcat[t][h] = [Kb_hᵀ q_nope (Nkv) | q_pe (R)], laid out like a cache row.
+  float* qcat = need(s.qcat, n * H * W);
+  for (int64_t h = 0; h < H; ++h) ops.matmul(w.attn_k_b.matrix(h), q + h * Dqk, H * Dqk, qcat + h * W, H * W, n);
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < H; ++h)
+      std::memcpy(qcat + (t * H + h) * W + Nkv, q + t * H * Dqk + h * Dqk + P, static_cast<size_t>(R) * 4);
+
+  // Scores, softmax and latent output per (token, head); causal: token t sees cache rows [0, pos0+t].
+  const int64_t n_kv = pos0 + n;
+  const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
+  float* olat = need(s.olat, n * H * Nkv);
+  const int nth = ops.pool().size();
+  float* scores = need(s.scores, static_cast<int64_t>(nth) * n_kv);
+  const float scale = hp.kq_scale;
+  auto attend = [&](int64_t i0, int64_t i1, int th) {
+    float* sc = scores + static_cast<int64_t>(th) * n_kv;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / H, h = i % H;
+      const float* qv = qcat + i * W;
+      const int64_t m = pos0 + t + 1;
+      for (int64_t j = 0; j < m; ++j) sc[j] = scale * ops.dot(W, qv, K + j * W);
+      softmax(sc, m);
+      float* o = olat + (t * H + h) * Nkv;
+      std::fill(o, o + Nkv, 0.0f);
+      for (int64_t j = 0; j < m; ++j) ops.axpy(Nkv, sc[j], K + j * W, o);
+    }
+  };
+  if (n * H * n_kv * W < 65536) attend(0, n * H, 0);
+  else ops.pool().parallel_for(n * H, attend);
+
+  // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.
+  float* o = need(s.o, n * H * Dv);
+  for (int64_t h = 0; h < H; ++h) ops.matmul(w.attn_v_b.matrix(h), olat + h * Nkv, H * Nkv, o + h * Dv, H * Dv, n);
+  ops.matmul(w.attn_output, o, H * Dv, out, E, n);
+}
+
+}  // namespace latte

@@ -1,0 +1,26 @@
+// Multi-head latent attention (GGUF_DEEPSEEK.md §D.3 steps 1-6), absorbed form over the latent cache:
+//   q_lat[h] = Kb_hᵀ q_nope[h];  score[h,s] = kq_scale·(q_lat[h]·c_kv[s] + q_pe[h]·k_pe[s]);  p = softmax_s;
+//   o_lat[h] = Σ_s p[h,s] c_kv[s];  o[h] = Vb_h o_lat[h];  out = W_o concat_h o[h].
+// Thread-safety: uses the Ops' pool internally; one call at a time per scratch/cache.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace latte {
+struct Hparams;
+struct LayerWeights;
+class LatentCache;
+class Ops;
+class Rope;
+
+struct MlaScratch {
+  std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
+};
+
+// Attention block for n tokens at positions pos0 .. pos0+n-1 of one sequence, causal over the cache rows [0, pos0)
+// plus the new tokens. x: [n][E] input after attn_norm. out: [n][E] (attn_output applied, no residual).
+// Writes the n new latent rows into `cache` at pos0.. .
+void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeights& w, LatentCache& cache,
+                 int64_t layer, const float* x, int64_t n, int64_t pos0, float* out, MlaScratch& s);
+
+}  // namespace latte

@@ -1,0 +1,45 @@
+// Compute primitives of the forward pass: RMSNorm, SiLU, softmax (float, single-threaded, pure) and weight
+// products through a KernelTable. Activations are quantized once per input row to the weight type's
+// vec_dot_type, then gemv kernels run over weight rows split across the ThreadPool.
+// Ops owns scratch buffers: one Ops per Session, used by one thread at a time (it fans out internally).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "runtime/tensor_view.h"
+
+namespace latte {
+struct KernelTable;
+class ThreadPool;
+
+// y = g ⊙ x / sqrt(mean(x²) + eps); Σx² accumulated in double. y may alias x. g may be null (gain 1).
+void rmsnorm(const float* x, const float* g, float* y, int64_t n, float eps);
+// gate[i] = silu(gate[i]) * up[i]
+void silu_mul(float* gate, const float* up, int64_t n);
+// In-place softmax with max subtraction (f32 exp, double sum).
+void softmax(float* x, int64_t n);
+float sigmoid(float x);
+
+class Ops {
+ public:
+  Ops(const KernelTable& kt, const ThreadPool& pool);
+  const KernelTable& kernels() const { return kt_; }
+  const ThreadPool& pool() const { return pool_; }
+
+  // Y[t][r] = Σ_i W[r][i]·X[t][i] for t < n_tok, r < W.ne[1]. W is a 2-D view (ne[0] = inputs).
+  // X rows are `ldx` floats apart, Y rows `ldy` floats apart. Parallel over W's rows; each weight row block is
+  // read once for all tokens.
+  void matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int64_t ldy, int64_t n_tok);
+  void matvec(const TensorView& W, const float* x, float* y) { matmul(W, x, W.ne[0], y, W.ne[1], 1); }
+
+  // Float helpers from the kernel table (scalar fallbacks if the table has none).
+  float dot(int64_t n, const float* a, const float* b) const;
+  void axpy(int64_t n, float a, const float* x, float* y) const;  // y += a*x
+
+ private:
+  const KernelTable& kt_;
+  const ThreadPool& pool_;
+  std::vector<uint8_t> act_;  // quantized activations [n_tok][act row bytes]
+};
+
+}  // namespace latte

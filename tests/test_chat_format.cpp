@@ -1,0 +1,187 @@
+// Chat formats: fixed conversations rendered for V2 / V3 / R1 equal the strings the official templates produce
+// (GGUF_DEEPSEEK.md §E.8), their token ids with the real V3 vocabulary equal ids assembled from the HF tokenizer
+// references (tokenize_deepseek-v3_A.json), template detection, and the streaming reasoning splitter.
+#include <doctest/doctest.h>
+
+#include "formats/gguf.h"
+#include "runtime/chat_format.h"
+#include "runtime/error.h"
+#include "runtime/tokenizer.h"
+#include "tests/test_support.h"
+
+using namespace latte;
+using Ids = std::vector<int32_t>;
+
+namespace {
+
+const std::string BOS = "<\xEF\xBD\x9C" "begin\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+const std::string EOS = "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+const std::string USER = "<\xEF\xBD\x9CUser\xEF\xBD\x9C>";
+const std::string ASSISTANT = "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>";
+
+std::shared_ptr<const gguf::File> open_model(const std::string& rel) { return gguf::File::open(test::model_path(rel)); }
+
+const Tokenizer& v3() {
+  static auto t = Tokenizer::from_gguf(*open_model("deepseek-v3-vocab.gguf"));
+  return *t;
+}
+const Tokenizer& tiny() {
+  static auto t = Tokenizer::from_gguf(*open_model("tiny-dsv3/tiny-dsv3-f32.gguf"));
+  return *t;
+}
+
+// Reference ids (tokenize_deepseek-v3_A.json) of the texts used below.
+const Ids kHelloWorld = {19923, 2058};                                        // "Hello world"
+const Ids kWhat = {3085, 344, 223, 20, 13, 20, 33};                           // "What is 2+2?"
+const Ids kFox = {671, 4787, 13769, 46012, 54994, 1060, 270, 41638, 6397, 16};  // "The quick brown fox ..."
+const Ids kDigits = {6895, 18009, 2597};                                      // "12345678"
+
+Ids cat(std::initializer_list<Ids> parts) {
+  Ids r;
+  for (const auto& p : parts) r.insert(r.end(), p.begin(), p.end());
+  return r;
+}
+
+std::vector<ChatMessage> conversation() {
+  return {{"system", "Hello world"},
+          {"user", "What is 2+2?"},
+          {"assistant", "The quick brown fox jumps over the lazy dog."},
+          {"user", "12345678"}};
+}
+
+}  // namespace
+
+TEST_CASE("V3 format: string and ids") {
+  auto msgs = conversation();
+  const std::string expect = BOS + "Hello world" + USER + "What is 2+2?" + ASSISTANT +
+                             "The quick brown fox jumps over the lazy dog." + EOS + USER + "12345678" + ASSISTANT;
+  CHECK(render_chat(ChatFormat::DeepSeekV3, msgs, true, BOS, EOS) == expect);
+  CHECK(render_chat(ChatFormat::DeepSeekV3, msgs, false, BOS, EOS) == expect.substr(0, expect.size() - ASSISTANT.size()));
+  Ids ids = cat({{0}, kHelloWorld, {128803}, kWhat, {128804}, kFox, {1}, {128803}, kDigits, {128804}});
+  CHECK(chat_prompt_tokens(v3(), ChatFormat::DeepSeekV3, msgs, true) == ids);
+  // Tiny vocabulary: same markers at ids 0, 3, 4, 1.
+  auto t = chat_prompt_tokens(tiny(), ChatFormat::DeepSeekV3, {{"user", "Hello world"}}, true);
+  CHECK(t == Ids{0, 3, 766, 320, 98, 874, 4});
+}
+
+TEST_CASE("V3 format: several system messages are hoisted and joined by a blank line") {
+  std::vector<ChatMessage> msgs{{"user", "a"}, {"system", "S1"}, {"system", "S2"}};
+  CHECK(render_chat(ChatFormat::DeepSeekV3, msgs, true, BOS, EOS) == BOS + "S1\n\nS2" + USER + "a" + ASSISTANT);
+}
+
+TEST_CASE("V3 format: tool outputs follow the official template") {
+  std::vector<ChatMessage> msgs{{"user", "q"}, {"tool", "r1"}, {"tool", "r2"}, {"assistant", "ans"}, {"tool", "x"}};
+  const std::string TOB = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "begin\xEF\xBD\x9C>";
+  const std::string TOE = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "end\xEF\xBD\x9C>";
+  const std::string OB = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "begin\xEF\xBD\x9C>";
+  const std::string OE = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "end\xEF\xBD\x9C>";
+  // is_output_first is never reset (template quirk): the later tool output starts with "\n".
+  CHECK(render_chat(ChatFormat::DeepSeekV3, msgs, true, BOS, EOS) ==
+        BOS + USER + "q" + TOB + OB + "r1" + OE + "\n" + OB + "r2" + OE + TOE + "ans" + EOS + "\n" + OB + "x" + OE + TOE);
+  Ids ids = chat_prompt_tokens(v3(), ChatFormat::DeepSeekV3, msgs, true);
+  CHECK(ids.back() == 128811);
+  CHECK_THROWS_AS(render_chat(ChatFormat::DeepSeekV3, {{"narrator", "x"}}, true, BOS, EOS), ArgumentError);
+}
+
+TEST_CASE("R1 format: earlier reasoning dropped, generation prompt opens <think>") {
+  std::vector<ChatMessage> msgs{{"system", "Hello world"},
+                                {"user", "What is 2+2?"},
+                                {"assistant", "<think>\nLet me think.\n</think>\n\nThe answer is 4."},
+                                {"user", "12345678"}};
+  const std::string expect = BOS + "Hello world" + USER + "What is 2+2?" + ASSISTANT + "\n\nThe answer is 4." + EOS +
+                             USER + "12345678" + ASSISTANT + "<think>\n";
+  CHECK(render_chat(ChatFormat::DeepSeekR1, msgs, true, BOS, EOS) == expect);
+  // "\n\nThe answer is 4." and "<think>\n" per the reference pieces 'ĊĊ' 'The' 'Ġanswer' 'Ġis' 'Ġ' '4' '.' and
+  // '<' 'think' '>Ċ' (V3 has no <think> token).
+  Ids ids = cat({{0}, kHelloWorld, {128803}, kWhat, {128804}, {271, 671, 3287, 344, 223, 22, 16}, {1}, {128803},
+                 kDigits, {128804}, {30, 37947, 1018}});
+  CHECK(chat_prompt_tokens(v3(), ChatFormat::DeepSeekR1, msgs, true) == ids);
+  // Tiny vocabulary has <think> as one token (5).
+  auto t = chat_prompt_tokens(tiny(), ChatFormat::DeepSeekR1, {{"user", "Hello world"}}, true);
+  CHECK(t == Ids{0, 3, 766, 320, 98, 874, 4, 5, 218});
+  CHECK(chat_format_opens_think(ChatFormat::DeepSeekR1));
+  CHECK_FALSE(chat_format_opens_think(ChatFormat::DeepSeekV3));
+}
+
+TEST_CASE("V2 format") {
+  std::vector<ChatMessage> msgs{{"system", "S"}, {"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}};
+  CHECK(render_chat(ChatFormat::DeepSeekV2, msgs, true, BOS, EOS) ==
+        BOS + "S\n\nUser: Hi\n\nAssistant: Hello" + EOS + "User: Bye\n\nAssistant:");
+  // §E.8 example.
+  CHECK(render_chat(ChatFormat::DeepSeekV2, {{"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}}, true, BOS,
+                    EOS) == BOS + "User: Hi\n\nAssistant: Hello" + EOS + "User: Bye\n\nAssistant:");
+  Ids ids = chat_prompt_tokens(v3(), ChatFormat::DeepSeekV2, {{"user", "Hello world"}}, false);
+  CHECK(ids.front() == 0);
+  CHECK(v3().decode(ids) == "User: Hello world\n\n");
+  CHECK_THROWS_AS(render_chat(ChatFormat::DeepSeekV2, {{"tool", "x"}}, true, BOS, EOS), ArgumentError);
+}
+
+TEST_CASE("template detection and names") {
+  auto vocab = open_model("deepseek-v3-vocab.gguf");
+  CHECK(detect_chat_format(*vocab->get_string("tokenizer.chat_template")) == ChatFormat::DeepSeekV3);
+  auto tinyf = open_model("tiny-dsv3/tiny-dsv3-f32.gguf");
+  CHECK(detect_chat_format(*tinyf->get_string("tokenizer.chat_template")) == ChatFormat::DeepSeekV3);
+  auto tiny2 = open_model("tiny-dsv2/tiny-dsv2-f32.gguf");
+  CHECK(detect_chat_format(*tiny2->get_string("tokenizer.chat_template")) == ChatFormat::DeepSeekV3);
+  CHECK(detect_chat_format("{% for message in messages %}{{ 'User: ' + message['content'] + '\n\n' }}{{ 'Assistant: ' "
+                           "+ message['content'] + eos_token }}{% endfor %}") == ChatFormat::DeepSeekV2);
+  CHECK(detect_chat_format("{{'" + USER + "' + c}}{% set content = content.split('</think>')[-1] %}{{'" + ASSISTANT +
+                           "<think>\\n'}}") == ChatFormat::DeepSeekR1);
+  CHECK_THROWS_AS(detect_chat_format("{{ messages }}<|im_start|>"), UnsupportedError);
+  CHECK_THROWS_AS(detect_chat_format(""), UnsupportedError);
+  CHECK(chat_format_from_name("deepseek-r1") == ChatFormat::DeepSeekR1);
+  CHECK(chat_format_from_name("v2") == ChatFormat::DeepSeekV2);
+  CHECK(std::string(chat_format_name(ChatFormat::DeepSeekV3)) == "deepseek-v3");
+  CHECK_THROWS_AS(chat_format_from_name("chatml"), UnsupportedError);
+}
+
+namespace {
+ReasoningSplitter::Parts run_split(const std::vector<std::string>& pieces, bool in_think) {
+  ReasoningSplitter s(in_think);
+  ReasoningSplitter::Parts all;
+  for (const auto& p : pieces) {
+    auto r = s.push(p);
+    all.reasoning += r.reasoning;
+    all.content += r.content;
+  }
+  auto r = s.flush();
+  all.reasoning += r.reasoning;
+  all.content += r.content;
+  return all;
+}
+}  // namespace
+
+TEST_CASE("reasoning splitter: every split point of the stream gives the same parts") {
+  const std::string text = "<think>\nI add.\n</think>\n\nIt is 4 <b>.";
+  for (size_t a = 0; a <= text.size(); ++a) {
+    for (size_t b = a; b <= text.size(); ++b) {
+      auto r = run_split({text.substr(0, a), text.substr(a, b - a), text.substr(b)}, false);
+      CAPTURE(a);
+      CAPTURE(b);
+      CHECK(r.reasoning == "I add.\n");
+      CHECK(r.content == "It is 4 <b>.");
+    }
+  }
+  // One character at a time.
+  std::vector<std::string> chars;
+  for (char c : text) chars.emplace_back(1, c);
+  auto r = run_split(chars, false);
+  CHECK(r.reasoning == "I add.\n");
+  CHECK(r.content == "It is 4 <b>.");
+}
+
+TEST_CASE("reasoning splitter: prompt already opened <think>, no think at all, unterminated") {
+  auto r = run_split({"Let me ", "see.</th", "ink>", "\n\nFour."}, true);
+  CHECK(r.reasoning == "Let me see.");
+  CHECK(r.content == "Four.");
+  r = run_split({"Hello <think> there"}, false);  // a tag after content is just text
+  CHECK(r.reasoning.empty());
+  CHECK(r.content == "Hello <think> there");
+  r = run_split({"<thi"}, false);  // partial tag at the end of the stream comes out as content
+  CHECK(r.content == "<thi");
+  r = run_split({"<think>still thinking </thi"}, false);
+  CHECK(r.reasoning == "still thinking </thi");
+  CHECK(r.content.empty());
+  r = run_split({"a</think>b"}, false);  // no open tag: everything is content
+  CHECK(r.content == "a</think>b");
+}
