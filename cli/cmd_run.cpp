@@ -89,7 +89,7 @@ int run(RunOptions& o) {
     auto st = session.stats();
     j["context_shifts"] = st.context_shifts;
     j["cache_bytes_total"] = st.cache_bytes_total;
-    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("\n");
   }

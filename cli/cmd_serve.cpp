@@ -79,6 +79,7 @@ struct ServeOptions {
   int parallel = 2;
   int ctx = 4096;
   std::string alias;  // served model id (default: the file stem)
+  std::string chat_format;  // "" = from the model's template (DeepSeek-V3 when it has none)
   int http_threads = 0;
 };
 
@@ -133,6 +134,11 @@ class Server {
       check(latte_session_create(model_.get(), &sp, &s));
       sessions_.emplace_back(s);
     }
+    // Fail at startup, not per request, on an unknown --chat-format or an unrecognised chat template.
+    latte_chat_message probe{"user", "hi"};
+    size_t probe_len = 0;
+    latte_status cs = latte_chat_format(model_.get(), &probe, 1, chat_format(), true, nullptr, 0, &probe_len);
+    if (cs != LATTE_ERR_BUFFER_TOO_SMALL) check(cs);
     n_ctx_ = latte_session_n_ctx(sessions_[0].get());
     n_vocab_ = latte_model_n_vocab(model_.get());
     pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
@@ -211,6 +217,8 @@ class Server {
   }
 
  private:
+  const char* chat_format() const { return opt_.chat_format.empty() ? nullptr : opt_.chat_format.c_str(); }
+
   static std::string file_stem(const std::string& path) {
     size_t slash = path.find_last_of('/');
     std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -242,10 +250,11 @@ class Server {
       }
       std::vector<latte_chat_message> msgs;
       for (const auto& m : r.value->messages) msgs.push_back({m.role.c_str(), m.content.c_str()});
-      st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), nullptr, true, nullptr, 0, &n);
+      st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), chat_format(), true, nullptr, 0, &n);
       if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
         ids.resize(n);
-        st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), nullptr, true, ids.data(), ids.size(), &n);
+        st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), chat_format(), true, ids.data(),
+                                 ids.size(), &n);
       }
       job.sampling = r.value->sampling;
     } else {
@@ -439,6 +448,8 @@ const Registrar reg{Command{
       sub.add_option("-c,--ctx", o->ctx, "context tokens per session")->capture_default_str()
           ->check(CLI::Range(16, 1 << 24));
       sub.add_option("--alias", o->alias, "model id reported and accepted (default: the file name)");
+      sub.add_option("--chat-format", o->chat_format,
+                     "deepseek-v2 | deepseek-v3 | deepseek-r1 (default: from the model's chat template)");
       sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")
           ->check(CLI::NonNegativeNumber);
       return [o] { return run_serve(*o); };

@@ -25,7 +25,8 @@ struct SessionOptions {
 
   void add(CLI::App& sub, bool with_ctx = true) {
     add_model_options(sub, model);
-    if (with_ctx) sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default 4096)");
+    if (with_ctx)
+      sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default " + std::to_string(n_ctx) + ")");
     sub.add_option("--cache-type", cache_type, "latent cache type: f32, f16, bf16, q8_0 (default f16)");
     sub.add_option("--expert-groups", expert_groups,
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");

@@ -343,3 +343,67 @@ TEST_CASE("capi: errors are statuses with thread-local messages, never crashes")
   CHECK(latte_session_create(mm.m, &sp, &sx) == LATTE_ERR_ARGUMENT);
   CHECK(sx == nullptr);
 }
+
+TEST_CASE("capi: reasoning is reported apart from content") {
+  Model m;
+  Session s(m.m);
+  // A prompt that ends inside an open <think> (like the R1 generation prompt): the reply starts as reasoning, and
+  // the tiny model never writes </think>, so every piece is reasoning; without splitting the same text is content.
+  auto prompt = tokenize(m.m, "The river<think>\n");
+  Collected split, plain;
+  latte_generate_params gp = latte_generate_default_params();
+  gp.max_tokens = 12;
+  gp.sampler.temperature = 0.0f;
+  gp.on_piece = collect;
+  gp.user_data = &split;
+  REQUIRE(latte_generate(s.s, prompt.data(), prompt.size(), &gp, nullptr) == LATTE_OK);
+  gp.split_reasoning = false;
+  gp.user_data = &plain;
+  REQUIRE(latte_generate(s.s, prompt.data(), prompt.size(), &gp, nullptr) == LATTE_OK);
+  CHECK(split.content.empty());
+  CHECK(!split.reasoning.empty());
+  CHECK(plain.reasoning.empty());
+  // The splitter drops whitespace right after <think>; otherwise the texts agree.
+  size_t lead = plain.content.find_first_not_of(" \t\r\n");
+  REQUIRE(lead != std::string::npos);
+  CHECK(split.reasoning == plain.content.substr(lead));
+
+  // Without an open <think> in the prompt, the same model output is content.
+  auto p2 = tokenize(m.m, "The river");
+  Collected c;
+  gp.split_reasoning = true;
+  gp.user_data = &c;
+  REQUIRE(latte_generate(s.s, p2.data(), p2.size(), &gp, nullptr) == LATTE_OK);
+  CHECK(c.reasoning.empty());
+  CHECK(!c.content.empty());
+}
+
+TEST_CASE("capi: chat formatting") {
+  Model m;
+  latte_chat_message msgs[] = {{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+  char buf[512];
+  size_t n = 0;
+  // The tiny model has no chat template: DeepSeek-V3 is the default (GGUF_DEEPSEEK.md §E.8 rendered example).
+  REQUIRE_MESSAGE(latte_chat_format(m.m, msgs, 4, nullptr, true, buf, sizeof buf, &n) == LATTE_OK, latte_last_error());
+  CHECK(std::string(buf, n) ==
+        "<｜begin▁of▁sentence｜>S<｜User｜>U1<｜Assistant｜>A1<｜end▁of▁sentence｜><｜User｜>U2<｜Assistant｜>");
+  REQUIRE(latte_chat_format(m.m, msgs, 4, "deepseek-r1", true, buf, sizeof buf, &n) == LATTE_OK);
+  CHECK(std::string(buf, n).size() > 9);
+  CHECK(std::string(buf, n).substr(n - 9) == "<think>\n");
+  CHECK(latte_chat_format(m.m, msgs, 4, "chatml-nope", true, buf, sizeof buf, &n) == LATTE_ERR_UNSUPPORTED);
+  CHECK(std::string(latte_last_error()).find("chatml-nope") != std::string::npos);
+  latte_chat_message bad[] = {{"user", nullptr}};
+  CHECK(latte_chat_format(m.m, bad, 1, nullptr, true, buf, sizeof buf, &n) == LATTE_ERR_ARGUMENT);
+
+  // latte_chat_tokenize == tokenizing the rendered text with specials and no extra BOS.
+  REQUIRE(latte_chat_format(m.m, msgs, 4, nullptr, true, buf, sizeof buf, &n) == LATTE_OK);
+  std::vector<int32_t> want(256), got(256);
+  size_t nw = 0, ng = 0;
+  REQUIRE(latte_tokenize(m.m, buf, n, false, true, want.data(), want.size(), &nw) == LATTE_OK);
+  REQUIRE(latte_chat_tokenize(m.m, msgs, 4, nullptr, true, got.data(), got.size(), &ng) == LATTE_OK);
+  want.resize(nw);
+  got.resize(ng);
+  CHECK(got == want);
+  CHECK(got.front() == 0);  // BOS once
+  CHECK(got[1] != 0);
+}

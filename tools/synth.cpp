@@ -59,8 +59,8 @@ BlockPool make_pool(DType t, float stddev, uint64_t seed, const ThreadPool& pool
   const TypeTraits& tr = type_traits(t);
   BlockPool p;
   p.block_bytes = tr.block_bytes;
-  // ~2-4 M values: large enough that no two rows of a tensor look alike, small enough to quantize in a second.
-  p.n_blocks = std::max<int64_t>(int64_t(1) << 14, (int64_t(1) << 21) / tr.block_elems);
+  // ~1 M values: large enough that no two rows of a tensor look alike, small enough to quantize in a second.
+  p.n_blocks = std::max<int64_t>(int64_t(1) << 12, (int64_t(1) << 20) / tr.block_elems);
   p.bytes.resize(size_t(p.n_blocks) * p.block_bytes);
   const int64_t per_row = 64;  // blocks per generated row
   const int64_t n_rows = p.n_blocks / per_row;

@@ -18,6 +18,10 @@
 #include "quant/blocks.h"
 #include "quant/kernels.h"
 
+// Full unrolling of the short fixed loops (register-resident accumulators, constant shuffle masks); -O2 alone
+// does not unroll them.
+#define LATTE_UNROLL _Pragma("GCC unroll 16")
+
 namespace latte::simd {
 namespace {
 
@@ -85,39 +89,7 @@ inline __m256i loadu256(const void* p) { return _mm256_loadu_si256(static_cast<c
 
 // ---------------------------------------------------------------- 32-element blocks with Q8_0 / Q8_1 activations
 
-template <class A>
-float vd_q8_0(int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  const int64_t nb = n / QK8_0;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i].qs), loadu256<A>(y[i].qs));
-    const __m256i p1 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i + 1].qs), loadu256<A>(y[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(h2f<A>(x[i + 1].d) * h2f<A>(y[i + 1].d)), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), loadu256<A>(x[i].qs), loadu256<A>(y[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
-  }
-  return hsum_ps<A>(_mm256_add_ps(acc0, acc1));
-}
-
-// Signed weights of one 32-block as 32 int8 (Q4_0: nibble - 8; Q5_0: 5-bit - 16; IQ4_NL: table lookup).
-template <class A>
-inline __m256i weights_q4_0(const BlockQ4_0& b) {
-  return _mm256_sub_epi8(unpack_nibbles16<A>(b.qs), _mm256_set1_epi8(8));
-}
-template <class A>
-inline __m256i weights_q5_0(const BlockQ5_0& b) {
-  uint32_t qh;
-  std::memcpy(&qh, b.qh, 4);
-  // bit clear -> value - 16: set the high nibble to 0xF (two's complement of nib - 16).
-  const __m256i hi = _mm256_andnot_si256(bits_to_bytes<A>(qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
-  return _mm256_or_si256(unpack_nibbles16<A>(b.qs), hi);
-}
+// Signed IQ4_NL weights of one 32-block as 32 int8 (table lookup).
 template <class A>
 inline __m256i iq4nl_table() {
   const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
@@ -128,38 +100,108 @@ inline __m256i weights_iq4_nl(const BlockIQ4_NL& b, __m256i table) {
   return _mm256_shuffle_epi8(table, unpack_nibbles16<A>(b.qs));
 }
 
-template <class A, class Block, class Decode>
-float vd_32_q8_0(int64_t n, const void* w, const void* a, Decode decode) {
-  const auto* x = static_cast<const Block*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
+// Multi-row gemv for the 32-block types with Q8_0 activations: R rows at once share each activation block load,
+// scale and offset correction, and give the core R independent streams. kOffset > 0: Decode returns unsigned codes
+// u = w + kOffset (Q4_0: 8, Q5_0: 16) and the dot is sum(u*a) - kOffset*sum(a), with kOffset*sum(a) computed once
+// per activation block; kOffset == 0: Decode returns signed int8 weights (sign trick).
+template <class A, class Block, int R, int kOffset, class Decode>
+inline void rows_32_q8_0(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_0* yb, float* out, Decode decode) {
+  const Block* x[R];
+  LATTE_UNROLL
+  for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * stride);
+  __m256 acc[R];
+  LATTE_UNROLL
+  for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; ++i) {
+    const __m256i av = loadu256<A>(yb[i].qs);
+    const __m256 da = _mm256_set1_ps(h2f<A>(yb[i].d));
+    __m256i init = _mm256_setzero_si256();
+    if constexpr (kOffset > 0)
+      init = _mm256_sub_epi32(init, dot_u8s8<A>(_mm256_setzero_si256(), _mm256_set1_epi8(kOffset), av));
+    LATTE_UNROLL
+    for (int k = 0; k < R; ++k) {
+      __m256i p;
+      if constexpr (kOffset > 0) {
+        if constexpr (kIs512<A>) p = dot_u8s8<A>(init, decode(x[k][i]), av);
+        else p = _mm256_add_epi32(init, dot_u8s8<A>(_mm256_setzero_si256(), decode(x[k][i]), av));
+      } else {
+        p = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[k][i]), av);
+      }
+      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(h2f<A>(x[k][i].d)), da), acc[k]);
+    }
+  }
+  LATTE_UNROLL
+  for (int k = 0; k < R; ++k) out[k] = hsum_ps<A>(acc[k]);
+}
+
+template <class A, class Block, int kOffset, class Decode>
+void gemv_32_q8_0(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows, Decode decode) {
+  const auto* base = static_cast<const uint8_t*>(w);
+  const auto* yb = static_cast<const BlockQ8_0*>(act);
   const int64_t nb = n / 32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i]), loadu256<A>(y[i].qs));
-    const __m256i p1 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i + 1]), loadu256<A>(y[i + 1].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(h2f<A>(x[i + 1].d) * h2f<A>(y[i + 1].d)), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256i p0 = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[i]), loadu256<A>(y[i].qs));
-    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(h2f<A>(x[i].d) * h2f<A>(y[i].d)), acc0);
-  }
-  return hsum_ps<A>(_mm256_add_ps(acc0, acc1));
+  int64_t r = 0;
+  for (; r + 4 <= nrows; r += 4)
+    rows_32_q8_0<A, Block, 4, kOffset>(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r, decode);
+  for (; r < nrows; ++r)
+    rows_32_q8_0<A, Block, 1, kOffset>(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r, decode);
+}
+
+// Unsigned codes: Q4_0 nibble (w + 8), Q5_0 5-bit value (w + 16).
+template <class A>
+inline __m256i codes_q4_0(const BlockQ4_0& b) { return unpack_nibbles16<A>(b.qs); }
+template <class A>
+inline __m256i codes_q5_0(const BlockQ5_0& b) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  return _mm256_or_si256(unpack_nibbles16<A>(b.qs), _mm256_and_si256(bits_to_bytes<A>(qh), _mm256_set1_epi8(0x10)));
 }
 
 template <class A>
+float vd_q8_0(int64_t n, const void* w, const void* a) {
+  float out;
+  rows_32_q8_0<A, BlockQ8_0, 1, 0>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const BlockQ8_0*>(a), &out,
+                                   [](const BlockQ8_0& b) { return loadu256<A>(b.qs); });
+  return out;
+}
+template <class A>
 float vd_q4_0(int64_t n, const void* w, const void* a) {
-  return vd_32_q8_0<A, BlockQ4_0>(n, w, a, [](const BlockQ4_0& b) { return weights_q4_0<A>(b); });
+  float out;
+  rows_32_q8_0<A, BlockQ4_0, 1, 8>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const BlockQ8_0*>(a), &out,
+                                   [](const BlockQ4_0& b) { return codes_q4_0<A>(b); });
+  return out;
 }
 template <class A>
 float vd_q5_0(int64_t n, const void* w, const void* a) {
-  return vd_32_q8_0<A, BlockQ5_0>(n, w, a, [](const BlockQ5_0& b) { return weights_q5_0<A>(b); });
+  float out;
+  rows_32_q8_0<A, BlockQ5_0, 1, 16>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const BlockQ8_0*>(a), &out,
+                                    [](const BlockQ5_0& b) { return codes_q5_0<A>(b); });
+  return out;
 }
 template <class A>
 float vd_iq4_nl(int64_t n, const void* w, const void* a) {
   const __m256i t = iq4nl_table<A>();
-  return vd_32_q8_0<A, BlockIQ4_NL>(n, w, a, [t](const BlockIQ4_NL& b) { return weights_iq4_nl<A>(b, t); });
+  float out;
+  rows_32_q8_0<A, BlockIQ4_NL, 1, 0>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const BlockQ8_0*>(a), &out,
+                                     [t](const BlockIQ4_NL& b) { return weights_iq4_nl<A>(b, t); });
+  return out;
+}
+
+template <class A>
+void gemv_q8_0(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0<A, BlockQ8_0, 0>(n, w, s, a, y, nr, [](const BlockQ8_0& b) { return loadu256<A>(b.qs); });
+}
+template <class A>
+void gemv_q4_0(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0<A, BlockQ4_0, 8>(n, w, s, a, y, nr, [](const BlockQ4_0& b) { return codes_q4_0<A>(b); });
+}
+template <class A>
+void gemv_q5_0(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0<A, BlockQ5_0, 16>(n, w, s, a, y, nr, [](const BlockQ5_0& b) { return codes_q5_0<A>(b); });
+}
+template <class A>
+void gemv_iq4_nl(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  const __m256i t = iq4nl_table<A>();
+  gemv_32_q8_0<A, BlockIQ4_NL, 0>(n, w, s, a, y, nr, [t](const BlockIQ4_NL& b) { return weights_iq4_nl<A>(b, t); });
 }
 
 // Q4_1 / Q5_1 with Q8_1: unsigned weights, d_w*d_a*sum(q*a) + m_w*s_a.
@@ -208,33 +250,25 @@ struct Scales16 {
   }
 };
 
-// Unpacks the 6-bit scales and mins of a Q4_K/Q5_K block: returns 8 scales (bytes 0..7) and 8 mins (bytes 8..15).
+// 8 scales (bytes 0..7) and 8 mins (bytes 8..15) of a Q4_K/Q5_K block in one xmm.
 template <class A>
-inline void k_scales_mins(const uint8_t* s, uint8_t out[16]) {
+inline __m128i k_scales_mins_vec(const uint8_t* s) {
   uint32_t u[3];
   std::memcpy(u, s, 12);
   const uint32_t m4 = 0x3F3F3F3Fu, m2 = 0xC0C0C0C0u, m0 = 0x0F0F0F0Fu;
-  const uint32_t sc0 = u[0] & m4;                                  // sc0..sc3
-  const uint32_t mn0 = u[1] & m4;                                  // m0..m3
-  const uint32_t sc1 = (u[2] & m0) | ((u[0] & m2) >> 2);           // sc4..sc7
-  const uint32_t mn1 = ((u[2] >> 4) & m0) | ((u[1] & m2) >> 2);    // m4..m7
-  std::memcpy(out, &sc0, 4);
-  std::memcpy(out + 4, &sc1, 4);
-  std::memcpy(out + 8, &mn0, 4);
-  std::memcpy(out + 12, &mn1, 4);
+  const uint32_t sc0 = u[0] & m4;                                // sc0..sc3
+  const uint32_t mn0 = u[1] & m4;                                // m0..m3
+  const uint32_t sc1 = (u[2] & m0) | ((u[0] & m2) >> 2);         // sc4..sc7
+  const uint32_t mn1 = ((u[2] >> 4) & m0) | ((u[1] & m2) >> 2);  // m4..m7
+  return _mm_set_epi32(static_cast<int>(mn1), static_cast<int>(mn0), static_cast<int>(sc1), static_cast<int>(sc0));
 }
 
-// sum over 8 sub-blocks of mins[s] * (bsums[2s] + bsums[2s+1]).
+// Shuffle mask broadcasting int16 element j (0..7) of a 128-bit lane to all 16 int16 of a ymm.
 template <class A>
-inline int k_mins_dot(const uint8_t* mins8, const int16_t* bsums) {
-  const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums));
-  const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bsums + 8));
-  const __m128i pair = _mm_hadd_epi16(b0, b1);  // 8 pair sums
-  const __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mins8)));
-  __m128i p = _mm_madd_epi16(m, pair);
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-  p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-  return _mm_cvtsi128_si32(p);
+inline __m256i bcast16_mask(int j) {
+  const char lo = static_cast<char>(2 * j), hi = static_cast<char>(2 * j + 1);
+  return _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                          lo, hi, lo, hi, lo, hi, lo, hi);
 }
 
 template <class A, bool kFive>
@@ -245,18 +279,22 @@ float vd_q45_k(int64_t n, const void* w, const void* a) {
   const int64_t nb = n / QK_K;
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  float acc_m = 0;
+  __m128 acc_m = _mm_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
-    alignas(16) uint8_t sm[16];
-    k_scales_mins<A>(x[i].scales, sm);
-    const float d = y[i].d * h2f<A>(x[i].d);
-    const float dmin = y[i].d * h2f<A>(x[i].dmin);
-    acc_m += dmin * static_cast<float>(k_mins_dot<A>(sm + 8, y[i].bsums));
+    const __m256i sm16 = _mm256_cvtepu8_epi16(k_scales_mins_vec<A>(x[i].scales));  // [sc0..7 | m0..7] as int16
+    const __m256i sc = _mm256_permute2x128_si256(sm16, sm16, 0x00);
+    // mins: sum_s m_s * (bsums[2s] + bsums[2s+1])
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(y[i].bsums + 8));
+    const __m128i pm = _mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), _mm_hadd_epi16(b0, b1));
+    const __m128 dmin = _mm_set1_ps(y[i].d * h2f<A>(x[i].dmin));
+    acc_m = _mm_fmadd_ps(_mm_cvtepi32_ps(pm), dmin, acc_m);
     const uint8_t* q = x[i].qs;
     const int8_t* q8 = y[i].qs;
     __m256i hbits;
     if constexpr (kFive) hbits = loadu256<A>(x[i].qh);
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    LATTE_UNROLL
     for (int j = 0; j < 4; ++j) {
       const __m256i raw = loadu256<A>(q + 32 * j);
       __m256i lo = _mm256_and_si256(raw, m4);
@@ -268,12 +306,14 @@ float vd_q45_k(int64_t n, const void* w, const void* a) {
       }
       const __m256i p0 = _mm256_maddubs_epi16(lo, loadu256<A>(q8 + 64 * j));
       const __m256i p1 = _mm256_maddubs_epi16(hi, loadu256<A>(q8 + 64 * j + 32));
-      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j])));
-      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1])));
+      s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, _mm256_shuffle_epi8(sc, bcast16_mask<A>(2 * j))));
+      s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, _mm256_shuffle_epi8(sc, bcast16_mask<A>(2 * j + 1))));
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(d), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1)), _mm256_set1_ps(y[i].d * h2f<A>(x[i].d)), acc);
   }
-  return hsum_ps<A>(acc) - acc_m;
+  __m128 m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return hsum_ps<A>(acc) - _mm_cvtss_f32(m);
 }
 template <class A>
 float vd_q4_k(int64_t n, const void* w, const void* a) { return vd_q45_k<A, false>(n, w, a); }
@@ -294,6 +334,7 @@ float vd_q6_k(int64_t n, const void* w, const void* a) {
     const __m256i off = _mm256_madd_epi16(sc16, loadu256<A>(y[i].bsums));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
     const int8_t* q8 = y[i].qs;
+    LATTE_UNROLL
     for (int h = 0; h < 2; ++h) {
       const __m256i ql0 = loadu256<A>(x[i].ql + 64 * h);
       const __m256i ql1 = loadu256<A>(x[i].ql + 64 * h + 32);
@@ -331,9 +372,11 @@ float vd_q2_k(int64_t n, const void* w, const void* a) {
     acc_m += y[i].d * h2f<A>(x[i].dmin) * static_cast<float>(summ);
     const Scales16<A> sc(sc16);
     __m256i sumi = _mm256_setzero_si256();
+    LATTE_UNROLL
     for (int h = 0; h < 2; ++h) {
       const __m256i qs = loadu256<A>(x[i].qs + 32 * h);
       const int8_t* a8 = y[i].qs + 128 * h;
+      LATTE_UNROLL
       for (int j = 0; j < 4; ++j) {
         const __m256i q = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3);
         const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, loadu256<A>(a8 + 32 * j)), sc.chunk(4 * h + j));
@@ -361,9 +404,11 @@ float vd_q3_k(int64_t n, const void* w, const void* a) {
     const __m256i off = _mm256_madd_epi16(sc16, loadu256<A>(y[i].bsums));
     __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2));
     __m256i hm = loadu256<A>(x[i].hmask);
+    LATTE_UNROLL
     for (int h = 0; h < 2; ++h) {
       const __m256i qs = loadu256<A>(x[i].qs + 32 * h);
       const int8_t* a8 = y[i].qs + 128 * h;
+      LATTE_UNROLL
       for (int j = 0; j < 4; ++j) {
         const __m256i hb = _mm256_slli_epi16(_mm256_and_si256(hm, one), 2);
         hm = _mm256_srli_epi16(hm, 1);
@@ -386,6 +431,7 @@ float vd_iq4_xs(int64_t n, const void* w, const void* a) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < nb; ++i) {
     __m256i sumi = _mm256_setzero_si256();
+    LATTE_UNROLL
     for (int k = 0; k < 8; ++k) {
       const __m256i wv = _mm256_shuffle_epi8(table, unpack_nibbles16<A>(x[i].qs + 16 * k));
       const __m256i av = loadu256<A>(y[i].qs + 32 * k);
@@ -515,6 +561,7 @@ void quantize_q8_0(const float* x, void* dst, int64_t n) {
     y[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
     const __m256 vid = _mm256_set1_ps(id);
     __m256i q[4];
+    LATTE_UNROLL
     for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(round_away<A>(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), pack32<A>(q[0], q[1], q[2], q[3]));
   }
@@ -525,6 +572,7 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
   auto* y = static_cast<BlockQ8_K*>(dst);
   for (int64_t i = 0; i < n / QK_K; ++i, x += QK_K) {
     float amax = 0;
+    LATTE_UNROLL
     for (int k = 0; k < 8; ++k) {
       const float m = hmax_abs32<A>(x + 32 * k);
       amax = m > amax ? m : amax;
@@ -545,8 +593,10 @@ void quantize_q8_k(const float* x, void* dst, int64_t n) {
     }
     const float iscale = -127.f / mx;
     const __m256 vis = _mm256_set1_ps(iscale);
+    LATTE_UNROLL
     for (int c = 0; c < 8; ++c) {
       __m256i q[4];
+      LATTE_UNROLL
       for (int k = 0; k < 4; ++k) {
         q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * c + 8 * k), vis));  // ties to even
         q[k] = _mm256_min_epi32(q[k], _mm256_set1_epi32(127));
@@ -573,23 +623,28 @@ void set_kernel(KernelTable& kt, DType t) {
   kt.vec_dot[static_cast<uint32_t>(t)] = VD;
   kt.gemv[static_cast<uint32_t>(t)] = gemv_rows<A, VD>;
 }
+template <class A, float (*VD)(int64_t, const void*, const void*), GemvFn G>
+void set_kernel(KernelTable& kt, DType t) {
+  kt.vec_dot[static_cast<uint32_t>(t)] = VD;
+  kt.gemv[static_cast<uint32_t>(t)] = G;
+}
 
 template <class A>
 void fill_x86(KernelTable& kt) {
   set_kernel<A, vd_f32<A>>(kt, DType::F32);
   set_kernel<A, vd_f16<A>>(kt, DType::F16);
   set_kernel<A, vd_bf16<A>>(kt, DType::BF16);
-  set_kernel<A, vd_q4_0<A>>(kt, DType::Q4_0);
+  set_kernel<A, vd_q4_0<A>, gemv_q4_0<A>>(kt, DType::Q4_0);
   set_kernel<A, vd_q4_1<A>>(kt, DType::Q4_1);
-  set_kernel<A, vd_q5_0<A>>(kt, DType::Q5_0);
+  set_kernel<A, vd_q5_0<A>, gemv_q5_0<A>>(kt, DType::Q5_0);
   set_kernel<A, vd_q5_1<A>>(kt, DType::Q5_1);
-  set_kernel<A, vd_q8_0<A>>(kt, DType::Q8_0);
+  set_kernel<A, vd_q8_0<A>, gemv_q8_0<A>>(kt, DType::Q8_0);
   set_kernel<A, vd_q2_k<A>>(kt, DType::Q2_K);
   set_kernel<A, vd_q3_k<A>>(kt, DType::Q3_K);
   set_kernel<A, vd_q4_k<A>>(kt, DType::Q4_K);
   set_kernel<A, vd_q5_k<A>>(kt, DType::Q5_K);
   set_kernel<A, vd_q6_k<A>>(kt, DType::Q6_K);
-  set_kernel<A, vd_iq4_nl<A>>(kt, DType::IQ4_NL);
+  set_kernel<A, vd_iq4_nl<A>, gemv_iq4_nl<A>>(kt, DType::IQ4_NL);
   set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_0)] = quantize_q8_0<A>;
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k<A>;

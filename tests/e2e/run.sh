@@ -47,9 +47,24 @@ else
   fail "f32 --json run exited non-zero: $(cat "$tmp/err")"
 fi
 
-# ---- 4. stop strings are not printed
-"$LATTE" run -m "$F32" -p "The" -n 32 --temp 0 --stop " the" >"$tmp/stop" 2>/dev/null
-if [ "$(cat "$tmp/stop")" = " Belgians and" ]; then pass "stop string"; else fail "stop string: got '$(cat "$tmp/stop")'"; fi
+# ---- 4. stop strings are not printed: a 3-character piece of the greedy text (first occurring at k >= 4) as stop
+stop_case=$(python3 -c '
+import sys
+t = open(sys.argv[1], encoding="utf-8").read().rstrip("\n")
+for k in range(4, len(t) - 3):
+    s = t[k:k + 3]
+    if s.strip() and "\n" not in s and t.find(s) == k:
+        print(s)
+        break
+' "$tmp/out")
+if [ -z "$stop_case" ]; then fail "stop string: greedy text too short to pick a stop"
+else
+  "$LATTE" run -m "$Q4" -p "The" -n 24 --temp 0 -t 2 --stop "$stop_case" >"$tmp/stop" 2>/dev/null
+  full=$(cat "$tmp/out")
+  want="${full%%"$stop_case"*}"
+  if [ "$(cat "$tmp/stop")" = "$want" ]; then pass "stop string '$stop_case' cut the output to '$want'"
+  else fail "stop string '$stop_case': got '$(cat "$tmp/stop")', want '$want'"; fi
+fi
 
 # ---- 5. error cases: non-zero exit, exactly one line on stderr, naming the problem
 expect_error() {  # name pattern args...

@@ -24,7 +24,7 @@ namespace latte::cli {
 namespace {
 
 std::atomic<bool> g_interrupted{false};  // set by SIGINT; polled by the generate callback
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+void on_chat_sigint(int) { g_interrupted.store(true); }
 
 enum class ThinkMode { Show, Hide, Strip };
 
@@ -65,7 +65,7 @@ class Chat {
       std::printf("latte chat · %s · format %s · ctx %d\n/help for commands · Ctrl-C stops a reply · Ctrl-D quits\n",
                   model_->name().c_str(), chat_format_name(format_), session_->n_ctx());
       struct sigaction sa {};
-      sa.sa_handler = on_sigint;
+      sa.sa_handler = on_chat_sigint;
       sigemptyset(&sa.sa_mask);
       sigaction(SIGINT, &sa, nullptr);
     }
@@ -103,7 +103,15 @@ class Chat {
     while (true) {
       g_interrupted.store(false);
       char* l = readline(prompt);
-      if (!l) return !out.empty();
+      if (!l) {
+        if (g_interrupted.exchange(false)) {  // Ctrl-C at the prompt: drop the line, ask again
+          std::printf("\n");
+          out.clear();
+          prompt = "> ";
+          continue;
+        }
+        return !out.empty();
+      }
       std::string s(l);
       std::free(l);
       if (!s.empty() && s.back() == '\\') {

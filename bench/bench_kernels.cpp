@@ -1,0 +1,145 @@
+// Kernel microbenchmark: gemv throughput (GB/s of weight bytes read) per weight type and per ISA, against a
+// streaming-read probe of the same thread count, on matrices far larger than the last-level cache.
+//   bench_kernels [-t THREADS] [-r REPS] [-m MIB] [-n ROW_LEN] [--types q4_k,q8_0,...] [--isa avx2,...] [--json]
+// Each case: median (min..max) over REPS passes after one warm-up; activations quantized once (as in decode).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench/memory_bandwidth.h"
+#include "quant/kernels.h"
+#include "quant/types.h"
+#include "runtime/threads.h"
+
+using namespace latte;
+
+namespace {
+
+struct Stat { double med = 0, lo = 0, hi = 0; };
+
+Stat stats(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Stat s;
+  if (v.empty()) return s;
+  s.lo = v.front();
+  s.hi = v.back();
+  const size_t n = v.size();
+  s.med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  return s;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t p = 0;
+  while (p <= s.size()) {
+    size_t q = s.find(',', p);
+    if (q == std::string::npos) q = s.size();
+    if (q > p) out.push_back(s.substr(p, q - p));
+    p = q + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, reps = 7;
+  int64_t mib = 256, n = 4096;
+  bool json = false;
+  std::vector<std::string> type_names = {"q4_k", "q5_0", "q6_k", "q8_0", "q4_0", "bf16", "f32", "q5_k",
+                                         "q2_k", "q3_k", "iq4_xs", "iq4_nl", "q4_1", "q5_1", "f16"};
+  std::vector<std::string> isa_names;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) { std::fprintf(stderr, "missing value for %s\n", a.c_str()); std::exit(2); }
+      return argv[++i];
+    };
+    if (a == "-t") threads = std::atoi(next().c_str());
+    else if (a == "-r") reps = std::max(1, std::atoi(next().c_str()));
+    else if (a == "-m") mib = std::max<int64_t>(1, std::atoll(next().c_str()));
+    else if (a == "-n") n = std::max<int64_t>(256, std::atoll(next().c_str()) / 256 * 256);
+    else if (a == "--types") type_names = split(next());
+    else if (a == "--isa") isa_names = split(next());
+    else if (a == "--json") json = true;
+    else { std::fprintf(stderr, "usage: bench_kernels [-t N] [-r REPS] [-m MIB] [-n ROW_LEN] [--types a,b] [--isa a,b] [--json]\n"); return 2; }
+  }
+  std::vector<Isa> isas;
+  if (isa_names.empty()) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+      if (isa_supported(isa)) isas.push_back(isa);
+  } else {
+    for (const auto& s : isa_names)
+      for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (s == isa_name(isa) && isa_supported(isa)) isas.push_back(isa);
+  }
+
+  ThreadPool pool(threads);
+  const bench::BandwidthResult bw = bench::measure_read_bandwidth(pool, uint64_t(mib) << 20, reps);
+  if (!json) {
+    std::printf("read probe: %.2f GB/s median (%.2f..%.2f), %d thread(s), %.0f MiB buffer; gemv rows of %lld, ~%lld MiB weights\n",
+                bw.median_gbs, bw.min_gbs, bw.max_gbs, bw.threads, double(bw.buffer_bytes) / (1 << 20),
+                static_cast<long long>(n), static_cast<long long>(mib));
+    std::printf("| %-7s | %-7s | %10s | %17s | %7s |\n", "type", "isa", "GB/s", "min..max", "% probe");
+    std::printf("|---------|---------|------------|-------------------|---------|\n");
+  } else {
+    std::printf("{\"probe_gbs\": %.3f, \"threads\": %d, \"row_len\": %lld, \"cases\": [", bw.median_gbs, bw.threads,
+                static_cast<long long>(n));
+  }
+  bool first = true;
+  for (const auto& tn : type_names) {
+    DType t;
+    if (!parse_type_name(tn, t)) { std::fprintf(stderr, "unknown type %s\n", tn.c_str()); return 2; }
+    const TypeTraits& tt = type_traits(t);
+    const TypeTraits& at = type_traits(tt.vec_dot_type);
+    const size_t rb = row_bytes(tt, n);
+    const int64_t nrows = std::max<int64_t>(16, int64_t((uint64_t(mib) << 20) / rb));
+    // 64 distinct quantized rows, replicated (quantizing the whole matrix with the reference quantizer is slow).
+    std::vector<uint8_t> w(rb * size_t(nrows));
+    {
+      const int64_t distinct = std::min<int64_t>(64, nrows);
+      std::vector<float> x(n);
+      uint32_t s = 12345;
+      for (int64_t r = 0; r < distinct; ++r) {
+        for (auto& v : x) { s = s * 1664525u + 1013904223u; v = (float(s >> 8) / float(1 << 24) - 0.5f) * 2.f; }
+        tt.quantize_row(x.data(), w.data() + size_t(r) * rb, n);
+      }
+      for (int64_t r = distinct; r < nrows; ++r) std::memcpy(w.data() + size_t(r) * rb, w.data() + size_t(r % distinct) * rb, rb);
+    }
+    std::vector<float> xf(n);
+    for (int64_t i = 0; i < n; ++i) xf[i] = float((i * 7919) % 1000) / 500.f - 1.f;
+    std::vector<uint8_t> act(row_bytes(at, n));
+    std::vector<float> y(nrows);
+    for (Isa isa : isas) {
+      const KernelTable& kt = kernel_table(isa);
+      kt.quantize_act[static_cast<uint32_t>(at.type)](xf.data(), act.data(), n);
+      const GemvFn gemv = kt.gemv[static_cast<uint32_t>(t)];
+      std::vector<double> gbs;
+      const int r_isa = isa == Isa::Scalar ? std::min(reps, 3) : reps;
+      for (int rep = 0; rep <= r_isa; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        pool.parallel_for(nrows, [&](int64_t b, int64_t e, int) {
+          gemv(n, w.data() + size_t(b) * rb, rb, act.data(), y.data() + b, e - b);
+        }, 16);
+        const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (rep > 0) gbs.push_back(double(w.size()) / sec / 1e9);
+      }
+      const Stat st = stats(gbs);
+      if (!json) {
+        std::printf("| %-7s | %-7s | %10.2f | %7.2f..%-7.2f | %6.1f%% |\n", tt.name, isa_name(isa), st.med, st.lo, st.hi,
+                    100.0 * st.med / bw.median_gbs);
+      } else {
+        std::printf("%s{\"type\": \"%s\", \"isa\": \"%s\", \"gbs\": %.3f, \"min\": %.3f, \"max\": %.3f}", first ? "" : ", ",
+                    tt.name, isa_name(isa), st.med, st.lo, st.hi);
+        first = false;
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (json) std::printf("]}\n");
+  return 0;
+}
