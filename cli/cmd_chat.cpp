@@ -131,9 +131,9 @@ class Chat {
       if (line[0] == '/') return command(line);
       turn(line);
     } catch (const Error& e) {
+      if (!interactive_ && e.kind() != ErrorKind::Argument) throw;  // scripts get a non-zero exit (main prints)
       std::fflush(stdout);
       std::fprintf(stderr, "latte: error: %s\n", e.what());
-      if (!interactive_ && e.kind() != ErrorKind::Argument) throw;  // scripts get a non-zero exit
     }
     return true;
   }

@@ -63,11 +63,6 @@ int perplexity(PplOptions& o) {
   pp.n_ctx = chunk;
   pp.n_chunks = o.n_chunks;
   pp.bos = tok.bos();
-  const int avail = int(tokens.size() / size_t(chunk));
-  const int n_chunks = o.n_chunks > 0 ? std::min(o.n_chunks, avail) : avail;
-  if (!o.json)
-    std::fprintf(stderr, "latte: %zu tokens, %d chunks of %d, scoring %d positions per chunk\n", tokens.size(),
-                 n_chunks, chunk, chunk - 1 - chunk / 2);
 
   LogitsFileParams files;
   files.save_path = o.save_logits;
@@ -82,6 +77,13 @@ int perplexity(PplOptions& o) {
         throw ArgumentError("--kld-base file does not exist and --save-logits names another file: give one of them");
     }
   }
+  const int avail = int(tokens.size() / size_t(chunk));
+  int n_chunks = o.n_chunks > 0 ? std::min(o.n_chunks, avail) : avail;
+  if (o.n_chunks <= 0 && !files.base_path.empty())
+    n_chunks = std::min(avail, int(ScoredLogitsReader(files.base_path).header().n_chunks));
+  if (!o.json)
+    std::fprintf(stderr, "latte: %zu tokens, %d chunks of %d, scoring %d positions per chunk\n", tokens.size(),
+                 n_chunks, chunk, chunk - 1 - chunk / 2);
   LogitsFileComparison cmp;
   PerplexityResult r = files.save_path.empty() && files.base_path.empty()
                            ? compute_perplexity(s, tokens, pp, progress_bar)

@@ -316,6 +316,7 @@ class Server {
     gp.stop = stops.data();
     gp.n_stop = stops.size();
     gp.context_shift = false;
+    gp.split_reasoning = job.chat;  // completions return the raw text
     gp.sampler.temperature = job.sampling.temperature;
     gp.sampler.top_p = job.sampling.top_p;
     gp.sampler.top_k = job.sampling.top_k;
@@ -353,7 +354,7 @@ class Server {
       }
       server::Usage u{r.n_prompt, r.n_generated};
       json out = chat ? server::chat_completion(job->meta, sink.content, sink.reasoning, finish_of(r), u)
-                      : server::text_completion(job->meta, sink.content + sink.reasoning, finish_of(r), u);
+                      : server::text_completion(job->meta, sink.content, finish_of(r), u);
       res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
       return;
     }

@@ -198,14 +198,16 @@ PerplexityResult perplexity_with_logits_files(Session& s, std::span<const int32_
   if (avail < 1)
     throw ArgumentError("perplexity: need at least " + std::to_string(n_ctx) + " tokens, got " +
                         std::to_string(tokens.size()));
-  const int64_t n_chunks = p.n_chunks > 0 ? std::min<int64_t>(p.n_chunks, avail) : avail;
+  std::unique_ptr<ScoredLogitsReader> base;
+  if (!files.base_path.empty()) base = std::make_unique<ScoredLogitsReader>(files.base_path);
+  // Without an explicit count, a comparison covers the chunks the base file holds.
+  const int64_t want = p.n_chunks > 0 ? p.n_chunks : base ? int64_t(base->header().n_chunks) : avail;
+  const int64_t n_chunks = std::min<int64_t>(want, avail);
   const int64_t V = s.model().hparams().n_vocab;
   const int64_t first = n_ctx / 2, n_scored = n_ctx - 1 - first;
   const ScoredLogitsHeader h{uint32_t(V), uint32_t(n_ctx), uint32_t(n_chunks), uint32_t(first), uint32_t(n_scored)};
 
-  std::unique_ptr<ScoredLogitsReader> base;
-  if (!files.base_path.empty()) {
-    base = std::make_unique<ScoredLogitsReader>(files.base_path);
+  if (base) {
     const auto& bh = base->header();
     if (bh.n_vocab != h.n_vocab || bh.n_ctx != h.n_ctx || bh.first != h.first || bh.n_scored != h.n_scored)
       throw ArgumentError(files.base_path + ": saved with vocabulary " + std::to_string(bh.n_vocab) + " and -c " +

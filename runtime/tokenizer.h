@@ -1,5 +1,8 @@
 // Byte-level BPE tokenizer built from GGUF metadata (tokenizer.ggml.*), GGUF_DEEPSEEK.md §E.
-// Pre-tokenizers deepseek-v3 / deepseek-llm / deepseek-coder via PCRE2 (UTF-8 + UCP).
+// Pre-tokenizers deepseek-v3 / deepseek-llm / deepseek-coder (+ GPT-2 "default") via PCRE2 (UTF-8 + UCP), i.e. with
+// true Unicode categories like HF `tokenizers` (ASCII '~' is a symbol: " ~~~" is one word; see pretokenizer.h).
+// Special tokens are matched leftmost-longest inside the text (HF added-vocabulary semantics); BPE merges by rank
+// on token ids (hash map keyed by the id pair). Verified against tokenizer-refs/*.json (tests/test_tokenizer.cpp).
 // Thread-safety: immutable after construction; encode/decode may run concurrently.
 #pragma once
 #include <cstdint>

@@ -177,7 +177,8 @@ TEST_CASE("sharded checkpoint with an index, MTP layer and rotary buffers conver
   extra.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", "F32", {8}, std::vector<uint8_t>(32)});
   std::string d = make_dir("sharded", "tiny-dsv3");
   std::vector<StTensor> a, b;
-  for (size_t i = 0; i < src.size(); ++i) (i % 2 ? a : b).push_back(src[i]);
+  // Contiguous halves of the name-sorted list (as HF shards are), so conversion order equals the single file's.
+  for (size_t i = 0; i < src.size(); ++i) (i < src.size() / 2 ? a : b).push_back(src[i]);
   for (auto& e : extra) b.push_back(e);
   write_safetensors(d + "/model-00001-of-00002.safetensors", a);
   write_safetensors(d + "/model-00002-of-00002.safetensors", b);
@@ -194,6 +195,27 @@ TEST_CASE("sharded checkpoint with an index, MTP layer and rotary buffers conver
   auto y = latte::test::read_bytes(latte::test::model_path("tiny-dsv3/tiny-dsv3-bf16.gguf"));
   CHECK(x.size() == y.size());
   CHECK((x == y));
+
+  // Interleaved shards: tensors come out in shard order (as llama.cpp's converter does), with the same contents.
+  {
+    std::string d2 = make_dir("interleaved", "tiny-dsv3");
+    std::vector<StTensor> p, q;
+    for (size_t i = 0; i < src.size(); ++i) (i % 2 ? p : q).push_back(src[i]);
+    write_safetensors(d2 + "/part-a.safetensors", p);
+    write_safetensors(d2 + "/part-b.safetensors", q);
+    convert(d2, d2 + "/out.gguf", "bf16");
+    auto g = File::open(d2 + "/out.gguf");
+    auto ref = File::open(latte::test::model_path("tiny-dsv3/tiny-dsv3-bf16.gguf"));
+    REQUIRE(g->tensors().size() == ref->tensors().size());
+    for (const auto& r : ref->tensors()) {
+      CAPTURE(r.name);
+      const auto* t = g->find_tensor(r.name);
+      REQUIRE(t != nullptr);
+      CHECK(t->shape_string() == r.shape_string());
+      REQUIRE(t->nbytes == r.nbytes);
+      CHECK(std::memcmp(t->data, r.data, r.nbytes) == 0);
+    }
+  }
 
   // An index naming a tensor that is not in its shard is a FormatError.
   idx["weight_map"]["model.norm.weight"] = "model-00001-of-00002.safetensors";

@@ -24,7 +24,7 @@ die() { echo "FAIL: $*"; [ -f "$tmp/server.log" ] && tail -20 "$tmp/server.log";
 for tool in node npm curl; do command -v "$tool" >/dev/null || die "$tool is not installed (needed by this test)"; done
 
 # ---- start the server on a free port (--port 0: the kernel picks; the log says which)
-"$LATTE" serve -m "$Q4" --host 127.0.0.1 --port 0 --parallel 4 -c 512 -t 1 >"$tmp/server.log" 2>&1 &
+"$LATTE" serve -m "$Q4" --host 127.0.0.1 --port 0 --parallel 4 -c 2048 -t 1 >"$tmp/server.log" 2>&1 &
 server_pid=$!
 port=""
 for _ in $(seq 1 300); do
@@ -184,25 +184,26 @@ expect_error 400 /v1/chat/completions '{"messages":[{"role":"user","content":"hi
 expect_error 400 /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}],"temperature":"warm"}' "wrong type"
 expect_error 400 /v1/chat/completions '{"messages":[]}' "no messages"
 expect_error 400 /v1/completions '{"prompt":{"a":1}}' "completion prompt of the wrong type"
-long=$(printf 'the river and the city %.0s' $(seq 1 300))
+long=$(printf 'the river and the city %.0s' $(seq 1 600))
 expect_error 400 /v1/completions "{\"prompt\":\"$long\",\"max_tokens\":4}" "prompt over the context"
 grep -q context_length_exceeded "$tmp/err.json" && pass "context_length_exceeded code" || fail "no context_length_exceeded code"
 expect_error 404 /v1/nothing-here '{}' "unknown endpoint"
 curl -sf "$base/health" | grep -q '"status":"ok"' && pass "server still up after bad requests" \
   || fail "server down after bad requests"
 
-# ---- a client that disconnects mid-stream stops its generation
-curl -sN --max-time 1.5 "$base/v1/completions" -H 'Content-Type: application/json' \
-  -d '{"prompt":"The","max_tokens":480,"temperature":0.8,"stream":true}' >"$tmp/partial" 2>/dev/null
+# ---- a client that disconnects mid-stream stops its generation: read ~3 events, then hang up (head exits).
+# Greedy from "The": the reference greedy text has no end-of-sequence in its first 32 tokens.
+curl -sN "$base/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt":"The","max_tokens":2000,"temperature":0,"stream":true}' 2>/dev/null | head -c 700 >"$tmp/partial"
 got=$(grep -c '^data: ' "$tmp/partial")
 stopped=""
-for _ in $(seq 1 50); do
+for _ in $(seq 1 100); do
   stopped=$(grep 'client disconnected, generation stopped after' "$tmp/server.log" | tail -1)
   [ -n "$stopped" ] && break
   sleep 0.2
 done
 n_done=$(echo "$stopped" | sed -n 's/.*stopped after \([0-9]*\) tokens.*/\1/p')
-if [ -n "$n_done" ] && [ "$n_done" -lt 480 ]; then pass "disconnect after $got events stopped generation at $n_done tokens"
+if [ -n "$n_done" ] && [ "$n_done" -lt 2000 ]; then pass "disconnect after $got events stopped generation at $n_done tokens"
 else fail "disconnected client did not stop its generation (log: ${stopped:-none})"; fi
 curl -sf "$base/health" | grep -q '"slots_busy":0' && pass "all sessions free again" || fail "sessions still busy"
 

@@ -1,0 +1,57 @@
+#!/bin/bash
+# e2e: `latte tokenize` on the real DeepSeek-V3 vocabulary (ids from tokenizer-refs/tokenize_deepseek-v3_A.json),
+# --json / --no-bos / --special / --ids, and its error paths (one line on stderr, non-zero exit).
+# Usage: tokenize.sh LATTE_BINARY SHARED_DIR
+set -u
+LATTE="$1"
+SHARED="$2"
+V="$SHARED/models/deepseek-v3-vocab.gguf"
+REFS="$SHARED/models/tokenizer-refs/tokenize_deepseek-v3_A.json"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+expect() {  # expect WHAT WANT ARGS...
+  local what="$1" want="$2"
+  shift 2
+  local got
+  got=$("$LATTE" tokenize -m "$V" "$@" 2>&1)
+  [ "$got" = "$want" ] && pass "$what: $got" || fail "$what: got '$got' want '$want'"
+}
+expect "text -> ids with BOS" "0 19923 2058" --text "Hello world"
+expect "--no-bos" "19923 2058" --text "Hello world" --no-bos
+U=$'<\xef\xbd\x9cUser\xef\xbd\x9c>'
+expect "--special splits control tokens" "128803 23166" --text "${U}Hi" --no-bos --special
+expect "without --special they stay text" "30 28217 6756 28217 32 23166" --text "${U}Hi" --no-bos
+expect "--ids -> text" "Hello world" --ids 0,19923,2058
+expect "--ids --special renders BOS" $'<\xef\xbd\x9cbegin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>Hello' --ids "0 19923" --special
+got=$("$LATTE" tokenize -m "$V" --text "Hello world" --no-bos --json | jq -c '[.ids, .tokens, .n_tokens]')
+[ "$got" = '[[19923,2058],["Hello","Ġworld"],2]' ] && pass "--json: $got" || fail "--json: $got"
+
+# Every reference string through the CLI (text via --file so that bytes are exact).
+n=$(jq '.items | length' "$REFS")
+bad=0
+for ((i = 0; i < n; i++)); do
+  jq -j ".items[$i].text" "$REFS" >"$tmp/t.txt"
+  want=$(jq -c ".items[$i].ids" "$REFS")
+  got=$("$LATTE" tokenize -m "$V" --file "$tmp/t.txt" --no-bos --special --json | jq -c .ids)
+  [ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  item $i: got $got want $want"; }
+done
+[ "$bad" = 0 ] && pass "all $n reference strings" || fail "$bad of $n reference strings differ"
+
+err() {  # err WHAT PATTERN ARGS...
+  local what="$1" pat="$2"
+  shift 2
+  if "$LATTE" tokenize "$@" >/dev/null 2>"$tmp/e"; then fail "$what: exit 0"; return; fi
+  [ "$(wc -l <"$tmp/e")" = 1 ] && grep -q -- "$pat" "$tmp/e" && pass "$what: $(cat "$tmp/e")" \
+    || fail "$what: '$(cat "$tmp/e")'"
+}
+err "id outside the vocabulary" "outside the vocabulary" -m "$V" --ids 1,129280
+err "negative id" "outside the vocabulary" -m "$V" --ids -5
+err "not a number" "not a token id" -m "$V" --ids 1,abc
+err "nothing to do" "give --text" -m "$V"
+err "missing file" "nope.gguf" -m "$tmp/nope.gguf" --text hi
+
+echo "failures: $failures"
+[ "$failures" -eq 0 ]
