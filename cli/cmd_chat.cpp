@@ -76,6 +76,9 @@ class Chat {
     }
     if (interactive_) {
       using_history();
+      stifle_history(1000);
+      const std::string hist = history_path();
+      if (!hist.empty()) read_history(hist.c_str());  // absent file: nothing to read
       while (true) {
         std::string line;
         if (!read_interactive(line)) break;
@@ -84,6 +87,7 @@ class Chat {
         if (!handle(line)) break;
       }
       std::printf("\n");
+      if (!hist.empty()) write_history(hist.c_str());
     } else {
       std::string line;
       while (std::getline(std::cin, line)) {
@@ -96,6 +100,13 @@ class Chat {
   }
 
  private:
+  // Line-editing history file: $LATTE_HISTORY (empty = none), else ~/.latte_history.
+  static std::string history_path() {
+    if (const char* e = std::getenv("LATTE_HISTORY")) return e;
+    if (const char* home = std::getenv("HOME")) return std::string(home) + "/.latte_history";
+    return {};
+  }
+
   // One line (or several joined by a trailing backslash). False on end of input.
   bool read_interactive(std::string& out) {
     out.clear();

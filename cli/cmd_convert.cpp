@@ -1,4 +1,6 @@
 // `latte convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0]`: Hugging Face DeepSeek-V2/V3 checkpoint -> GGUF.
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 
@@ -15,7 +17,8 @@ struct ConvertCliOptions {
 
 int run(ConvertCliOptions& o) {
   o.opt.split_kv_b = !o.no_split;
-  if (!o.quiet)
+  // Progress: one rewritten line on a terminal, nothing when stderr is redirected.
+  if (!o.quiet && ::isatty(2))
     o.opt.progress = [](size_t done, size_t total, const std::string& name) {
       std::fprintf(stderr, "\r[%4zu/%zu] %-48s", done, total, name.c_str());
       if (done == total) std::fprintf(stderr, "\n");

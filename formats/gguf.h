@@ -124,6 +124,11 @@ class Writer {
   using FillFn = std::function<void(uint8_t* dst, uint64_t nbytes)>;
   // Declares a tensor of ggml type `type` and shape `ne` (n_dims = ne.size()); `fill` writes exactly nbytes.
   void add_tensor(const std::string& name, uint32_t type, const std::vector<int64_t>& ne, FillFn fill);
+  // Streams a tensor in row chunks: fill_rows(first_row, n_rows, dst) writes exactly n_rows rows of
+  // row_bytes(type, ne[0]) bytes each (rows = ne[1]·ne[2]·ne[3]). write() buffers at most ~16 MiB of the tensor
+  // (at least one row), so huge tensors (merged experts) never sit in memory whole.
+  using FillRowsFn = std::function<void(int64_t first_row, int64_t n_rows, uint8_t* dst)>;
+  void add_tensor_rows(const std::string& name, uint32_t type, const std::vector<int64_t>& ne, FillRowsFn fill_rows);
   // Convenience: tensor whose bytes already exist (must outlive write()).
   void add_tensor(const std::string& name, uint32_t type, const std::vector<int64_t>& ne, const void* data,
                   uint64_t nbytes);

@@ -48,6 +48,9 @@ struct Writer::Impl {
     uint64_t offset;
     FillFn fill;
     const void* data = nullptr;
+    FillRowsFn fill_rows;
+    uint64_t row_bytes = 0;
+    int64_t n_rows = 0;
   };
   uint32_t alignment = 32;
   std::vector<Record> records;
@@ -187,7 +190,16 @@ void Writer::add_tensor(const std::string& name, uint32_t type, const std::vecto
     const auto& last = impl_->tensors.back();
     offset = last.offset + last.nbytes;  // padded below at write time (alignment may change until then)
   }
-  impl_->tensors.push_back({name, type, ne, nbytes, offset, std::move(fill), nullptr});
+  impl_->tensors.push_back({name, type, ne, nbytes, offset, std::move(fill), nullptr, {}, 0, 0});
+  auto& t = impl_->tensors.back();
+  t.n_rows = static_cast<int64_t>(n / static_cast<uint64_t>(ne[0]));
+  t.row_bytes = nbytes / static_cast<uint64_t>(t.n_rows);
+}
+
+void Writer::add_tensor_rows(const std::string& name, uint32_t type, const std::vector<int64_t>& ne,
+                             FillRowsFn fill_rows) {
+  add_tensor(name, type, ne, FillFn{});
+  impl_->tensors.back().fill_rows = std::move(fill_rows);
 }
 
 void Writer::add_tensor(const std::string& name, uint32_t type, const std::vector<int64_t>& ne, const void* data,
@@ -263,6 +275,15 @@ void Writer::write(const std::string& path, const std::function<void(size_t, siz
   for (auto& t : impl_->tensors) {
     if (t.data) {
       out.write(t.data, t.nbytes);
+    } else if (t.fill_rows) {
+      const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>((16u << 20) / t.row_bytes));
+      buf.resize(static_cast<size_t>(std::min(chunk, t.n_rows)) * t.row_bytes);
+      for (int64_t r0 = 0; r0 < t.n_rows; r0 += chunk) {
+        const int64_t nr = std::min(chunk, t.n_rows - r0);
+        std::fill(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(nr * t.row_bytes), 0);
+        t.fill_rows(r0, nr, buf.data());
+        out.write(buf.data(), static_cast<size_t>(nr) * t.row_bytes);
+      }
     } else {
       buf.assign(t.nbytes, 0);
       if (t.fill) t.fill(buf.data(), t.nbytes);

@@ -96,8 +96,7 @@ latte_status copy_out(const T* src, size_t n, T* dst, size_t capacity, size_t* n
   require(n_out != nullptr, "output count pointer is NULL");
   *n_out = n;
   size_t need = n + (nul_terminate ? 1 : 0);
-  if (capacity < need || dst == nullptr) {
-    if (capacity == 0) return LATTE_ERR_BUFFER_TOO_SMALL;  // size query: not an error worth a message
+  if (capacity < need || (need > 0 && dst == nullptr)) {
     return fail(LATTE_ERR_BUFFER_TOO_SMALL, "output buffer holds " + std::to_string(capacity) + ", needs " +
                                                 std::to_string(need));
   }

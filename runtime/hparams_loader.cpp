@@ -83,6 +83,9 @@ Hparams read_hparams(const gguf::File& f) {
   h.kv_lora_rank = req_uint(f, key("attention.kv_lora_rank"));
   require_positive(f, "attention.kv_lora_rank", h.kv_lora_rank);
 
+  if (!f.find_tensor("token_embd.weight"))
+    throw FormatError(f.path() + ": missing tensor token_embd.weight (a vocabulary-only file cannot be run)");
+
   // Flavour (§C.2, §F step 4): attn_kv_b present => classic / ik-converted; absent => new-MLA.
   const bool has_kv_b = f.find_tensor("blk.0.attn_kv_b.weight") != nullptr;
   const bool has_k_b = f.find_tensor("blk.0.attn_k_b.weight") != nullptr;

@@ -49,7 +49,7 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
 
   // 5. Absorbed queries qcat[t][h] = [Kb_hᵀ q_nope (Nkv) | q_pe (R)], laid out like a cache row.
   float* qcat = need(s.qcat, n * H * W);
-  for (int64_t h = 0; h < H; ++h) ops.matmul(w.attn_k_b.matrix(h), q + h * Dqk, H * Dqk, qcat + h * W, H * W, n);
+  ops.matmul_3d(w.attn_k_b, q, H * Dqk, Dqk, qcat, H * W, W, n);
   for (int64_t t = 0; t < n; ++t)
     for (int64_t h = 0; h < H; ++h)
       std::memcpy(qcat + (t * H + h) * W + Nkv, q + t * H * Dqk + h * Dqk + P, static_cast<size_t>(R) * 4);
@@ -79,7 +79,7 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
 
   // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.
   float* o = need(s.o, n * H * Dv);
-  for (int64_t h = 0; h < H; ++h) ops.matmul(w.attn_v_b.matrix(h), olat + h * Nkv, H * Nkv, o + h * Dv, H * Dv, n);
+  ops.matmul_3d(w.attn_v_b, olat, H * Nkv, Nkv, o, H * Dv, Dv, n);
   ops.matmul(w.attn_output, o, H * Dv, out, E, n);
 }
 

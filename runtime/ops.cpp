@@ -63,7 +63,15 @@ void Ops::axpy(int64_t n, float a, const float* x, float* y) const {
 }
 
 void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int64_t ldy, int64_t n_tok) {
-  if (n_tok <= 0) return;
+  TensorView w2 = W;
+  w2.ne[2] = 1;
+  matmul_3d(w2, X, ldx, 0, Y, ldy, 0, n_tok);
+}
+
+void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
+                    int64_t n_tok) {
+  const int64_t M = W.ne[2];
+  if (n_tok <= 0 || M <= 0) return;
   const int64_t n = W.ne[0], n_out = W.ne[1];
   const uint32_t wid = static_cast<uint32_t>(W.type());
   const VecDotFn vd = kt_.vec_dot[wid];
@@ -72,39 +80,49 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
     throw UnsupportedError(std::string("no ") + isa_name(kt_.isa) + " kernel for weight type " + W.tt->name +
                            " (tensor " + W.name + ")");
 
-  // Activations in the weight's partner format, converted once per token row.
+  // Activations in the weight's partner format, converted once per (matrix, token) row: act row (m, t) at
+  // act + m*act_ms + t*act_ts.
   const DType at = W.tt->vec_dot_type;
   const uint8_t* act = nullptr;
-  size_t act_stride = 0;
+  size_t act_ts = 0, act_ms = 0;
   if (at == DType::F32) {
     act = reinterpret_cast<const uint8_t*>(X);
-    act_stride = static_cast<size_t>(ldx) * sizeof(float);
+    act_ts = static_cast<size_t>(ldx) * sizeof(float);
+    act_ms = static_cast<size_t>(xs) * sizeof(float);
   } else {
     const QuantizeActFn q = kt_.quantize_act[static_cast<uint32_t>(at)];
     const TypeTraits& att = type_traits(at);
-    act_stride = row_bytes(att, n);
-    if (act_.size() < act_stride * static_cast<size_t>(n_tok)) act_.resize(act_stride * static_cast<size_t>(n_tok));
+    act_ts = row_bytes(att, n);
+    act_ms = act_ts * static_cast<size_t>(n_tok);
+    const size_t total = act_ms * static_cast<size_t>(M);
+    if (act_.size() < total) act_.resize(total);
     uint8_t* dst = act_.data();
-    auto conv = [&](int64_t t0, int64_t t1, int) {
-      for (int64_t t = t0; t < t1; ++t) {
-        if (q) q(X + t * ldx, dst + static_cast<size_t>(t) * act_stride, n);
-        else att.quantize_row(X + t * ldx, dst + static_cast<size_t>(t) * act_stride, n);
+    auto conv = [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t m = i / n_tok, t = i % n_tok;
+        const float* src = X + m * xs + t * ldx;
+        uint8_t* d = dst + static_cast<size_t>(m) * act_ms + static_cast<size_t>(t) * act_ts;
+        if (q) q(src, d, n);
+        else att.quantize_row(src, d, n);
       }
     };
-    if (n_tok >= 4) pool_.parallel_for(n_tok, conv);
-    else conv(0, n_tok, 0);
+    if (M * n_tok >= 4 && pool_.size() > 1) pool_.parallel_for(M * n_tok, conv);
+    else conv(0, M * n_tok, 0);
     act = dst;
   }
 
+  // Work items: (matrix, block of kBlock weight rows); each block is read once for all tokens.
+  constexpr int64_t kBlock = 16;
+  const int64_t nblk = (n_out + kBlock - 1) / kBlock;
   const size_t nb1 = W.nb1;
-  constexpr int64_t kBlock = 16;  // weight rows kept hot while looping over the tokens
-  auto body = [&](int64_t r0, int64_t r1, int) {
-    for (int64_t rb = r0; rb < r1; rb += kBlock) {
-      const int64_t nr = std::min(kBlock, r1 - rb);
-      const uint8_t* w = W.row(rb);
+  auto body = [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t m = i / nblk, rb = (i % nblk) * kBlock;
+      const int64_t nr = std::min(kBlock, n_out - rb);
+      const uint8_t* w = W.row(rb, m);
       for (int64_t t = 0; t < n_tok; ++t) {
-        const uint8_t* a = act + static_cast<size_t>(t) * act_stride;
-        float* y = Y + t * ldy + rb;
+        const uint8_t* a = act + static_cast<size_t>(m) * act_ms + static_cast<size_t>(t) * act_ts;
+        float* y = Y + m * ys + t * ldy + rb;
         if (gv) {
           gv(n, w, nb1, a, y, nr);
         } else {
@@ -113,9 +131,9 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
       }
     }
   };
-  const double work = static_cast<double>(n) * static_cast<double>(n_out) * static_cast<double>(n_tok);
-  if (pool_.size() <= 1 || work < 32768.0) body(0, n_out, 0);
-  else pool_.parallel_for(n_out, body, 4);
+  const double work = static_cast<double>(n) * static_cast<double>(n_out) * static_cast<double>(M * n_tok);
+  if (pool_.size() <= 1 || work < 32768.0) body(0, M * nblk, 0);
+  else pool_.parallel_for(M * nblk, body);
 }
 
 }  // namespace latte

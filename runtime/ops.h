@@ -31,6 +31,10 @@ class Ops {
   // read once for all tokens.
   void matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int64_t ldy, int64_t n_tok);
   void matvec(const TensorView& W, const float* x, float* y) { matmul(W, x, W.ne[0], y, W.ne[1], 1); }
+  // One product per matrix of a 3-D view, in a single parallel region (per-head attention matrices):
+  // Y + m*ys [t][r] = Σ_i W_m[r][i]·(X + m*xs)[t][i] for m < W.ne[2].
+  void matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
+                 int64_t n_tok);
 
   // Float helpers from the kernel table (scalar fallbacks if the table has none).
   float dot(int64_t n, const float* a, const float* b) const;

@@ -407,3 +407,16 @@ TEST_CASE("capi: chat formatting") {
   CHECK(got.front() == 0);  // BOS once
   CHECK(got[1] != 0);
 }
+
+TEST_CASE("capi: empty outputs need no buffer") {
+  Model m;
+  size_t n = 7;
+  CHECK(latte_tokenize(m.m, "", 0, false, false, nullptr, 0, &n) == LATTE_OK);
+  CHECK(n == 0);
+  // Detokenizing nothing still writes the NUL, so it needs one byte.
+  char c = 'x';
+  CHECK(latte_detokenize(m.m, nullptr, 0, false, nullptr, 0, &n) == LATTE_ERR_BUFFER_TOO_SMALL);
+  CHECK(latte_detokenize(m.m, nullptr, 0, false, &c, 1, &n) == LATTE_OK);
+  CHECK(n == 0);
+  CHECK(c == '\0');
+}

@@ -482,6 +482,48 @@ TEST_CASE("writer copies a real model file bit-exactly (metadata and tensors)") 
   CHECK((a == b));
 }
 
+TEST_CASE("writer streams row chunks of at most 16 MiB") {
+  Writer w;
+  const int64_t ne0 = 1024, rows = 4200;  // 17.2 MB of f32: two chunks
+  int64_t next = 0, calls = 0, max_rows = 0;
+  w.add_tensor_rows("big", 0, {ne0, 600, 7}, [&](int64_t first, int64_t n, uint8_t* dst) {
+    CHECK(first == next);
+    next += n;
+    ++calls;
+    max_rows = std::max(max_rows, n);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < ne0; ++i) {
+        float v = static_cast<float>(first + r) + static_cast<float>(i) * 1e-4f;
+        std::memcpy(dst + (r * ne0 + i) * 4, &v, 4);
+      }
+  });
+  // Q8_0 rows: 1024 / 32 blocks of 34 bytes.
+  w.add_tensor_rows("q", static_cast<uint32_t>(latte::DType::Q8_0), {1024, 3}, [](int64_t first, int64_t n, uint8_t* dst) {
+    CHECK(first == 0);
+    CHECK(n == 3);
+    std::memset(dst, 0x11, static_cast<size_t>(n) * 32 * 34);
+  });
+  std::string path = latte::test::scratch_dir("gguf") + "/rows.gguf";
+  w.write(path);
+  CHECK(next == rows);
+  CHECK(calls == 2);
+  CHECK(max_rows * ne0 * 4 <= (16 << 20));
+  auto f = File::open(path);
+  const auto& t = f->require_tensor("big", {ne0, 600, 7});
+  int64_t bad = 0;
+  for (int64_t r = 0; r < rows; r += 37)
+    for (int64_t i = 0; i < ne0; i += 101) {
+      float v;
+      std::memcpy(&v, t.data + (r * ne0 + i) * 4, 4);
+      bad += v != static_cast<float>(r) + static_cast<float>(i) * 1e-4f;
+    }
+  CHECK(bad == 0);
+  const auto& q = f->require_tensor("q", {1024, 3});
+  CHECK(q.nbytes == 3u * 32u * 34u);
+  CHECK(std::all_of(q.data, q.data + q.nbytes, [](uint8_t b) { return b == 0x11; }));
+  std::remove(path.c_str());
+}
+
 TEST_CASE("writer failure leaves no file behind") {
   Writer w;
   w.add_tensor("x", 0, {4}, [](uint8_t*, uint64_t) { throw latte::CancelledError(); });

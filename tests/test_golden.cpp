@@ -522,3 +522,67 @@ TEST_CASE("model facts: flavours, kq_scale, active bytes") {
   CHECK(v3->active_bytes_per_token() < v3->weight_bytes());
   CHECK(v3->active_bytes_per_token() > v3->weight_bytes() / 4);
 }
+
+namespace {
+// Rewrites the f32 tiny-dsv3 file into another MLA flavour (§C.2): "kvb" drops attn_k_b/attn_v_b (derived at load),
+// "split3d" drops attn_kv_b and stores 3-D attn_k_b [P, Nkv, H] / attn_v_b [Nkv, Dv, H] with new-MLA head keys.
+std::string make_flavour(const std::string& kind) {
+  auto src = gguf::File::open(model_path("tiny-dsv3/tiny-dsv3-f32.gguf"));
+  const int64_t H = 4, Nkv = 64, P = 32, R = 16, Dv = 32;
+  gguf::Writer w;
+  for (const auto& kv : src->metadata()) w.copy_kv(*src, kv);
+  if (kind == "split3d") {
+    w.set_u32("deepseek2.attention.head_count_kv", 1);
+    w.set_u32("deepseek2.attention.key_length", static_cast<uint32_t>(Nkv + R));
+    w.set_u32("deepseek2.attention.value_length", static_cast<uint32_t>(Nkv));
+    w.set_u32("deepseek2.attention.key_length_mla", static_cast<uint32_t>(P + R));
+    w.set_u32("deepseek2.attention.value_length_mla", static_cast<uint32_t>(Dv));
+  }
+  for (const auto& t : src->tensors()) {
+    const bool kb = t.name.find("attn_k_b") != std::string::npos, vb = t.name.find("attn_v_b") != std::string::npos;
+    const bool kvb = t.name.find("attn_kv_b") != std::string::npos;
+    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+    if (kind == "kvb" && (kb || vb)) continue;
+    if (kind == "split3d") {
+      if (kvb) continue;
+      if (kb) ne = {P, Nkv, H};
+      if (vb) ne = {Nkv, Dv, H};
+    }
+    w.add_tensor(t.name, t.type, ne, t.data, t.nbytes);
+  }
+  const std::string path = latte::test::scratch_dir("golden") + "/tiny-dsv3-" + kind + ".gguf";
+  w.write(path);
+  return path;
+}
+}  // namespace
+
+TEST_CASE("MLA flavours: attn_kv_b only and 3-D attn_k_b/attn_v_b give the reference logits") {
+  const auto prompts = load_refs("tiny-dsv3");
+  for (const std::string kind : {"kvb", "split3d"}) {
+    ModelParams mp;
+    mp.path = make_flavour(kind);
+    auto m = Model::load(mp);
+    CHECK(m->hparams().flavour == (kind == "kvb" ? MlaFlavour::KvB : MlaFlavour::Split3D));
+    CHECK(m->hparams().qk_nope == 32);
+    CHECK(m->hparams().v_dim == 32);
+    CHECK(m->hparams().kq_scale == doctest::Approx(0.18713033519502428).epsilon(1e-6));
+    const int64_t V = m->hparams().n_vocab;
+    double worst = 0;
+    for (size_t i = 0; i + 1 < prompts.size(); ++i) {  // all but the long prompt
+      const Prompt& p = prompts[i];
+      Session s(m, session_params());
+      std::vector<float> got(p.ids.size() * V);
+      s.eval(p.ids, got.data());
+      for (size_t t = 0; t < p.ids.size(); ++t) {
+        auto [lo, hi] = min_max(p.logits.data() + t * V, V);
+        double md = 0;
+        for (int64_t j = 0; j < V; ++j)
+          md = std::max(md, static_cast<double>(std::fabs(p.logits[t * V + j] - got[t * V + j])));
+        worst = std::max(worst, md / (hi - lo));
+      }
+    }
+    MESSAGE("flavour " << kind << ": worst max|diff|/spread " << worst);
+    CHECK(worst <= 1e-3);
+  }
+}
+

@@ -143,6 +143,34 @@ TEST_CASE("gemv and vec_dot match the scalar path (all weight types, odd rows, s
   }
 }
 
+TEST_CASE("gemv honours a row stride larger than the row (9 rows, padded)") {
+  const KernelTable& ref = kernel_table(Isa::Scalar);
+  for (Isa isa : simd_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    for (DType t : kWeightTypes) {
+      CAPTURE(std::string(isa_name(isa)));
+      CAPTURE(std::string(type_traits(t).name));
+      const TypeTraits& tt = type_traits(t);
+      const DType at = tt.vec_dot_type;
+      const int64_t n = 512, nrows = 9;
+      const size_t rb = row_bytes(t, n), stride = rb + 72;
+      const auto packed = make_rows(t, n, nrows, 7 + static_cast<uint32_t>(t));
+      std::vector<uint8_t> w(stride * nrows, 0xEE);  // padding bytes would poison a wrong stride
+      for (int64_t r = 0; r < nrows; ++r) std::memcpy(w.data() + r * stride, packed.data() + r * rb, rb);
+      const auto x = gaussian(n, 3);
+      std::vector<uint8_t> act(row_bytes(at, n));
+      ref.quantize_act[static_cast<uint32_t>(at)](x.data(), act.data(), n);
+      std::vector<float> y_ref(nrows), y(nrows);
+      ref.gemv[static_cast<uint32_t>(t)](n, packed.data(), rb, act.data(), y_ref.data(), nrows);
+      kt.gemv[static_cast<uint32_t>(t)](n, w.data(), stride, act.data(), y.data(), nrows);
+      for (int64_t r = 0; r < nrows; ++r) {
+        const double scale = abs_dot(t, packed.data() + r * rb, at, act.data(), n);
+        CHECK(std::fabs(double(y[r]) - y_ref[r]) <= (tt.block_elems == 1 ? 1e-4 : 2e-5) * scale + 1e-6);
+      }
+    }
+  }
+}
+
 TEST_CASE("activation quantizers are byte-identical to the scalar reference") {
   const KernelTable& ref = kernel_table(Isa::Scalar);
   for (Isa isa : simd_isas()) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -38,7 +39,7 @@ std::shared_ptr<const Model> load(const std::string& path) {
 SessionParams sparams() {
   SessionParams sp;
   sp.n_ctx = 512;
-  sp.n_threads = 2;
+  sp.n_threads = std::getenv("LATTE_PPL_THREADS") ? std::atoi(std::getenv("LATTE_PPL_THREADS")) : 2;
   sp.cache_type = CacheType::F32;
   return sp;
 }
@@ -70,12 +71,22 @@ TEST_CASE("quantize: perplexity / KL / top-1 of each type vs the f32 model (tiny
   Session bs(base, sparams());
   std::map<int, PerplexityResult> base_ppl;  // by chunk count
 
-  for (const auto& t : tols) {
+  // LATTE_PPL_TYPES="q8_0,q4_0" / LATTE_PPL_CHUNKS=16 narrow or lengthen the run (for measuring, not for CI).
+  const char* only = std::getenv("LATTE_PPL_TYPES");
+  const char* chunks_env = std::getenv("LATTE_PPL_CHUNKS");
+  const std::string ref_dir = std::getenv("LATTE_PPL_REF") ? std::getenv("LATTE_PPL_REF") : "";
+  for (Tol t : tols) {
+    if (only && ("," + std::string(only) + ",").find("," + std::string(t.type) + ",") == std::string::npos) continue;
+    if (chunks_env) t.n_chunks = std::atoi(chunks_env);
     CAPTURE(t.type);
-    const std::string out = dir + "/tiny-dsv3-" + t.type + ".gguf";
-    quantize::Options opt;
-    opt.threads = 2;
-    quantize::quantize_file(f32, out, quantize::parse_target(t.type), opt);
+    std::string out = dir + "/tiny-dsv3-" + t.type + ".gguf";
+    if (!ref_dir.empty()) {
+      out = ref_dir + "/tiny-dsv3-" + t.type + ".gguf";  // measure llama.cpp's file instead
+    } else {
+      quantize::Options opt;
+      opt.threads = 2;
+      quantize::quantize_file(f32, out, quantize::parse_target(t.type), opt);
+    }
     auto m = load(out);
     Session s(m, sparams());
     PerplexityParams pp;
@@ -93,6 +104,6 @@ TEST_CASE("quantize: perplexity / KL / top-1 of each type vs the f32 model (tiny
     CHECK(rel <= t.ppl_rel);
     CHECK(r.mean_kld <= t.kl_max);
     CHECK(r.top1_agreement >= t.top1_min);
-    std::remove(out.c_str());
+    if (ref_dir.empty()) std::remove(out.c_str());
   }
 }

@@ -234,3 +234,20 @@ TEST_CASE("encoding the validation text is fast and round-trips") {
   CHECK(sec < 2.0);
   CHECK(v3().decode(ids3) == text);
 }
+
+TEST_CASE("USER_DEFINED tokens are always split out and rendered; CONTROL only on request") {
+  VocabData v;
+  v.tokens = {"<s>", "a", "b", "<", ">", "x", "y", "<x>", "<y>", "ab"};
+  v.types = {3, 1, 1, 1, 1, 1, 1, 4, 3, 1};  // <x> USER_DEFINED, <y> CONTROL
+  v.merges = {"a b"};
+  v.bos = 0;
+  auto t = Tokenizer::from_vocab(v);
+  CHECK(t->encode("a<x>b<y>", true, false) == std::vector<int32_t>{0, 1, 7, 2, 3, 6, 4});
+  CHECK(t->encode("a<x>b<y>", true, true) == std::vector<int32_t>{0, 1, 7, 2, 8});
+  CHECK(t->encode("ab<x>ab", false, false) == std::vector<int32_t>{9, 7, 9});
+  CHECK(t->decode({0, 1, 7, 2, 8}) == "a<x>b");
+  CHECK(t->decode({0, 1, 7, 2, 8}, true) == "<s>a<x>b<y>");
+  CHECK(t->type(7) == TokenType::UserDefined);
+  CHECK(t->find_token("<y>") == 8);
+  CHECK(t->find_token("zzz") == -1);
+}

@@ -422,18 +422,17 @@ class Planner {
   std::map<int64_t, LayerExperts> experts_;
 };
 
-// Encodes all rows of `t` into dst (nbytes of GGUF data), a bounded chunk of f32 rows at a time.
-void encode(const OutTensor& t, uint8_t* dst, uint64_t nbytes) {
+// Encodes rows [first, first + n) of `t` into dst (n × row_bytes of GGUF data), ≤ 1 Mi f32 values at a time.
+void encode_rows(const OutTensor& t, int64_t first, int64_t n, uint8_t* dst) {
   const TypeTraits& tt = *find_type(t.type);
-  const int64_t ne0 = t.ne[0], rows = t.n_rows();
+  const int64_t ne0 = t.ne[0];
   const size_t rb = row_bytes(tt, ne0);
-  if (rb * static_cast<uint64_t>(rows) != nbytes) throw ResourceError("convert: size mismatch for " + t.name);
   const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / ne0);
-  std::vector<float> buf(static_cast<size_t>(std::min(chunk, rows) * ne0));
-  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t nr = std::min(chunk, rows - r0);
-    t.rows(r0, nr, buf.data());
-    uint8_t* out = dst + static_cast<size_t>(r0) * rb;
+  std::vector<float> buf(static_cast<size_t>(std::min(chunk, n) * ne0));
+  for (int64_t r = 0; r < n; r += chunk) {
+    const int64_t nr = std::min(chunk, n - r);
+    t.rows(first + r, nr, buf.data());
+    uint8_t* out = dst + static_cast<size_t>(r) * rb;
     if (tt.type == DType::F32) std::memcpy(out, buf.data(), static_cast<size_t>(nr * ne0) * 4);
     else tt.quantize_row(buf.data(), out, nr * ne0);
   }
@@ -459,6 +458,8 @@ ConvertSummary convert_hf(const ConvertOptions& opt) {
   if (!type_traits(outtype).quantize_row && outtype != DType::F32)
     throw UnsupportedError("--outtype " + opt.outtype + ": no quantizer available");
 
+  std::error_code ec;
+  if (!std::filesystem::is_directory(opt.hf_dir, ec)) throw IoError(opt.hf_dir + ": not a directory");
   Config cfg = read_config(opt.hf_dir);
   HfVocab vocab = load_hf_vocab(opt.hf_dir, cfg.n_vocab, opt.pre);
   auto ck = st::Checkpoint::open_dir(opt.hf_dir);
@@ -540,13 +541,13 @@ ConvertSummary convert_hf(const ConvertOptions& opt) {
 
   for (const auto& t : tensors) {
     const OutTensor* p = &t;
-    w.add_tensor(t.name, t.type, t.ne, [p](uint8_t* dst, uint64_t n) { encode(*p, dst, n); });
+    w.add_tensor_rows(t.name, t.type, t.ne,
+                      [p](int64_t first, int64_t n, uint8_t* dst) { encode_rows(*p, first, n, dst); });
   }
   w.write(opt.out_path, [&](size_t done, size_t n) {
     if (opt.progress) opt.progress(done, n, tensors[done - 1].name);
   });
   sum.n_tensors = tensors.size();
-  std::error_code ec;
   sum.out_bytes = std::filesystem::file_size(opt.out_path, ec);
   return sum;
 }

@@ -14,6 +14,7 @@ for tool in tmux jq; do
 done
 tmp=$(mktemp -d)
 T="tmux -S $tmp/tmux.sock"
+export LATTE_HISTORY="$tmp/history"  # keep the line-editing history out of $HOME
 trap '$T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
@@ -46,7 +47,7 @@ ids_of_file() { "$LATTE" tokenize -m "$M" --special --no-bos --json --file "$1" 
 # ---- 1. two turns with /save, /reset, /load in between
 D="$tmp/dump.jsonl"
 $T new-session -d -s chat -x 200 -y 50 \
-  "'$LATTE' chat -m '$M' --temp 0 -n 16 -c 512 -t 2 -s '$SYS' --dump-prompt-ids '$D'; echo \$? > '$tmp/rc'; sleep 30"
+  "LATTE_HISTORY='$tmp/history' '$LATTE' chat -m '$M' --temp 0 -n 16 -c 512 -t 2 -s '$SYS' --dump-prompt-ids '$D'; echo \$? > '$tmp/rc'; sleep 30"
 wait_for chat "Ctrl-D quits" 60 && pass "banner shown" || fail "no banner: $(pane chat | tail -5)"
 $T send-keys -t chat "Hello there" Enter
 wait_lines "$D" 1 60 && wait_for chat "tok/s" 30 && pass "turn 1 answered" || fail "turn 1: $(pane chat | tail -5)"
@@ -82,21 +83,22 @@ if [ "$(wc -l <"$D")" -ge 2 ]; then
   [ "$e2" -le $((n2 - n1)) ] && pass "turn 2 evaluated $e2 of $n2 prompt tokens (cache from /load reused)" \
     || fail "turn 2 evaluated $e2 of $n2 tokens: the loaded cache was not reused"
   [ -s "$tmp/s.bin" ] && [ -s "$tmp/s.bin.chat.json" ] && pass "session files written" || fail "no session files"
+  grep -q "What" "$tmp/history" 2>/dev/null && pass "line history saved" || fail "no line history in $tmp/history"
 fi
 
-# ---- 2. Ctrl-C stops an endless reply; a 64-token context shifts instead of failing
-$T new-session -d -s long -x 200 -y 50 "'$LATTE' chat -m '$M' --temp 0 -n -1 -c 64 -t 2; echo \$? > '$tmp/rc2'; sleep 30"
+# ---- 2. Ctrl-C stops an endless reply; a 32-token context shifts instead of failing
+$T new-session -d -s long -x 200 -y 50 "LATTE_HISTORY='$tmp/history2' '$LATTE' chat -m '$M' --temp 0 -n -1 -c 32 -t 2; echo \$? > '$tmp/rc2'; sleep 30"
 wait_for long "Ctrl-D quits" 60 || fail "long: no banner"
 $T send-keys -t long "Tell me a long story" Enter
-sleep 4
+sleep 5
 $T send-keys -t long C-c
 wait_for long "stopped\]" 30 && pass "Ctrl-C stopped the reply" || fail "Ctrl-C: $(pane long | tail -3)"
 $T send-keys -t long "/stats" Enter
 if wait_for long "context shifts" 30; then
   n=$(pane long | grep -oE '^\[[0-9]+ tokens' | head -1 | tr -dc 0-9)
   shifts=$(pane long | grep -oE '[0-9]+ context shifts' | head -1 | tr -dc 0-9)
-  if [ "${n:-0}" -gt 64 ]; then
-    [ "${shifts:-0}" -gt 0 ] && pass "$n tokens in a 64-token context: $shifts shifts" || fail "$n tokens, no shift"
+  if [ "${n:-0}" -gt 32 ]; then
+    [ "${shifts:-0}" -gt 0 ] && pass "$n tokens in a 32-token context: $shifts shifts" || fail "$n tokens, no shift"
   else
     fail "reply too short to overflow the context ($n tokens)"
   fi

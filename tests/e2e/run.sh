@@ -76,7 +76,7 @@ expect_error() {  # name pattern args...
   lines=$(wc -l <"$tmp/ee")
   if [ $rc -eq 0 ]; then fail "$name: exit 0"
   elif [ "$lines" -ne 1 ]; then fail "$name: $lines lines on stderr: $(cat "$tmp/ee")"
-  elif ! grep -qiE "$pattern" "$tmp/ee"; then fail "$name: message lacks /$pattern/: $(cat "$tmp/ee")"
+  elif ! grep -qiE -e "$pattern" "$tmp/ee"; then fail "$name: message lacks /$pattern/: $(cat "$tmp/ee")"
   else pass "$name: $(cat "$tmp/ee")"; fi
 }
 echo "hello, not a model" >"$tmp/not.gguf"

@@ -1,0 +1,45 @@
+#!/bin/bash
+# e2e: `latte bench` on tiny-dsv3 q4_k_m — JSON has both tests with positive medians inside [min, max], the
+# bandwidth probe, active bytes, roofline share and cache sizes; the markdown table has its rows.
+# Usage: bench.sh LATTE_BINARY SHARED_DIR
+set -u
+LATTE="$1"
+SHARED="$2"
+Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+
+if "$LATTE" bench -m "$Q4" -p 32 -n 8 -r 2 -t 2 --json >"$tmp/b.json" 2>"$tmp/err"; then
+  python3 - "$tmp/b.json" <<'PY' && pass "bench JSON" || fail "bench JSON: $(cat "$tmp/b.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+t = {x["name"]: x for x in b["tests"]}
+ok = set(t) == {"pp32", "tg8"}
+for x in t.values():
+    ok &= x["reps"] == 2 and len(x["tps_samples"]) == 2 and 0 < x["tps_min"] <= x["tps_median"] <= x["tps_max"]
+bw = b["read_bandwidth"]
+ok &= 0.1 < bw["gbs_min"] <= bw["gbs_median"] <= bw["gbs_max"] and bw["buffer_bytes"] >= 2 * bw["llc_bytes"]
+ok &= 0 < b["active_bytes_per_token"] <= b["size_bytes"]
+ok &= abs(b["tg_percent_of_roofline"] - 100 * t["tg8"]["tps_median"] * b["active_bytes_per_token"]
+          / (bw["gbs_median"] * 1e9)) < 1e-6 * max(1.0, b["tg_percent_of_roofline"])
+ok &= b["cache"]["bytes_per_token"] > 0 and b["cache"]["bytes_total"] >= 32 * b["cache"]["bytes_per_token"]
+print(json.dumps({k: b[k] for k in ("tests", "read_bandwidth", "active_bytes_per_token", "tg_percent_of_roofline")})[:600])
+sys.exit(0 if ok else 1)
+PY
+else
+  fail "bench --json exited non-zero: $(cat "$tmp/err")"
+fi
+
+if "$LATTE" bench -m "$Q4" -p 16 -n 4 -r 1 -t 2 --no-bandwidth -d 16 >"$tmp/b.md" 2>"$tmp/err"; then
+  if grep -qE "^\| .* \| pp16 @ d16 \| [0-9.]+ ± " "$tmp/b.md" && grep -qE "\| tg4 @ d16 \|" "$tmp/b.md" \
+      && grep -q "latent cache" "$tmp/b.md"; then pass "markdown table"; else fail "table: $(cat "$tmp/b.md")"; fi
+else
+  fail "bench table exited non-zero: $(cat "$tmp/err")"
+fi
+
+"$LATTE" bench -m "$Q4" -r 0 >/dev/null 2>&1 && fail "-r 0 accepted" || pass "-r 0 rejected"
+echo "failures: $failures"
+[ $failures -eq 0 ]

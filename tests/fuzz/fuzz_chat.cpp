@@ -1,0 +1,65 @@
+// libFuzzer target: the chat formatter and the streaming reasoning splitter.
+// Input layout: byte 0 picks the format, then messages separated by 0x00, each starting with a role byte.
+// Invariants: rendering never crashes (unknown roles raise latte::Error); tokenizing the rendered prompt yields ids
+// inside the vocabulary; the splitter, fed the input in odd-sized pieces, loses no text outside the think tags.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "runtime/chat_format.h"
+#include "runtime/error.h"
+#include "runtime/tokenizer.h"
+
+namespace {
+const latte::Tokenizer& tokenizer() {
+  static std::shared_ptr<const latte::gguf::File> file;
+  static std::unique_ptr<latte::Tokenizer> tok;
+  if (!tok) {
+    const char* env = std::getenv("LATTE_FUZZ_VOCAB");
+    file = latte::gguf::File::open(env ? env : LATTE_SHARED_DIR "/models/deepseek-v3-vocab.gguf");
+    tok = latte::Tokenizer::from_gguf(*file);
+  }
+  return *tok;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 2) return 0;
+  static const latte::ChatFormat kFormats[] = {latte::ChatFormat::DeepSeekV2, latte::ChatFormat::DeepSeekV3,
+                                               latte::ChatFormat::DeepSeekR1};
+  static const char* kRoles[] = {"system", "user", "assistant", "tool", "bogus"};
+  const auto fmt = kFormats[data[0] % 3];
+  std::vector<latte::ChatMessage> msgs;
+  std::string all(reinterpret_cast<const char*>(data + 1), size - 1);
+  size_t start = 0;
+  while (start < all.size() && msgs.size() < 16) {
+    size_t end = all.find('\0', start);
+    if (end == std::string::npos) end = all.size();
+    if (end > start) msgs.push_back({kRoles[uint8_t(all[start]) % 5], all.substr(start + 1, end - start - 1)});
+    start = end + 1;
+  }
+  try {
+    auto ids = latte::chat_prompt_tokens(tokenizer(), fmt, msgs, (data[0] & 4) != 0);
+    for (int32_t id : ids)
+      if (id < 0 || id >= tokenizer().n_vocab()) __builtin_trap();
+  } catch (const latte::Error&) {
+  }
+  // Splitter: text fed in pieces of 1..7 bytes; reasoning + content must not exceed the input.
+  latte::ReasoningSplitter sp((data[0] & 8) != 0);
+  std::string reasoning, content;
+  size_t step = 1 + data[0] % 7;
+  for (size_t i = 0; i < all.size(); i += step) {
+    auto p = sp.push(std::string_view(all).substr(i, step));
+    reasoning += p.reasoning;
+    content += p.content;
+  }
+  auto p = sp.flush();
+  reasoning += p.reasoning;
+  content += p.content;
+  if (reasoning.size() + content.size() > all.size()) __builtin_trap();
+  return 0;
+}
