@@ -58,6 +58,7 @@ int run(RunOptions& o) {
   gp.stop = o.stop;
   gp.sampler = o.sampler.p;
   gp.n_keep = model->tokenizer().add_bos() ? 1 : 0;
+  gp.cancel = [] { return g_interrupted.load(); };
 
   g_interrupted.store(false);
   auto prev = std::signal(SIGINT, on_sigint);

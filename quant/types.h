@@ -25,13 +25,15 @@ struct TypeTraits {
   size_t block_bytes;        // bytes per block
   DequantizeRowFn dequantize_row;  // scalar reference, always present
   QuantizeRowFn quantize_row;      // scalar reference; nullptr where Latte has no quantizer for the type
-  DType vec_dot_type;        // activation partner for dot products (Q8_K for K-quants, Q8_0 for _0 types, ...)
+  DType vec_dot_type;        // activation partner for dot products: Q8_K for K-quants and IQ4_XS; Q8_0 for Q4_0,
+                             // Q5_0, Q8_0, IQ4_NL; Q8_1 for Q4_1, Q5_1; F32 for F32, F16 and BF16 (activations stay
+                             // f32: no rounding of x, and the weight conversion is one shift / vcvtph2ps)
   bool is_weight_type;       // false for activation-only types (Q8_1, Q8_K)
 };
 
 // Traits of a supported type id, or nullptr (unknown or unsupported id).
 const TypeTraits* find_type(uint32_t id);
-// Traits of a supported type (asserts it is supported).
+// Traits of a supported type (throws UnsupportedError naming the id if it is not).
 const TypeTraits& type_traits(DType t);
 // Name of any ggml / ik_llama.cpp type id we know of (also unsupported ones), or "unknown".
 const char* type_id_name(uint32_t id);

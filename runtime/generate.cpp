@@ -61,7 +61,14 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
       s.truncate(int(common));
     }
     r.n_prompt_evaluated = int(prompt.size() - common);
-    s.eval_with_prefix_reuse(prompt);
+    try {
+      s.eval_with_prefix_reuse(prompt, p.cancel);
+    } catch (const CancelledError&) {
+      // The micro-batches evaluated so far stay cached (a later call reuses them as a prefix).
+      r.prompt_seconds = seconds_since(t0);
+      r.reason = StopReason::Cancelled;
+      return r;
+    }
   }
   r.prompt_seconds = seconds_since(t0);
 
@@ -79,6 +86,10 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
   r.reason = StopReason::MaxTokens;
   int32_t next = -1;
   while (p.max_tokens < 0 || int(r.tokens.size()) < p.max_tokens) {
+    if (p.cancel && p.cancel()) {
+      r.reason = StopReason::Cancelled;
+      break;
+    }
     next = sampler.sample(s.logits(), s.tokens());
     if (tok.is_eog(next)) {
       r.reason = StopReason::Eog;

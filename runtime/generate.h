@@ -19,6 +19,9 @@ struct GenerateParams {
   bool context_shift = true;      // when full: drop oldest tokens after n_keep and continue
   int n_keep = 0;                 // tokens never discarded by a shift (e.g. BOS + system prompt)
   SamplerParams sampler;
+  // Optional: polled between prompt micro-batches and before each token; true stops with StopReason::Cancelled
+  // (e.g. Ctrl-C, a closed HTTP connection). Called on the generating thread.
+  std::function<bool()> cancel;
 };
 
 enum class StopReason { Eog, MaxTokens, StopString, Cancelled, ContextFull };

@@ -1,7 +1,9 @@
 // Latent KV cache storage and conversions (see latent_cache.h).
 #include "runtime/latent_cache.h"
 
+#include <cmath>
 #include <cstring>
+#include <vector>
 #include <string>
 
 #include "quant/float16.h"
@@ -10,6 +12,22 @@
 #include "runtime/threads.h"
 
 namespace latte {
+namespace {
+
+// In-place orthonormal fast Walsh-Hadamard transform of n (a power of two) values; its own inverse.
+void hadamard(float* x, int64_t n) {
+  for (int64_t len = 1; len < n; len <<= 1)
+    for (int64_t i = 0; i < n; i += 2 * len)
+      for (int64_t j = i; j < i + len; ++j) {
+        const float a = x[j], b = x[j + len];
+        x[j] = a + b;
+        x[j + len] = a - b;
+      }
+  const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n)));
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+
+}  // namespace
 
 const char* cache_type_name(CacheType t) {
   switch (t) {
@@ -44,6 +62,11 @@ LatentCache::LatentCache(int64_t n_layer, int64_t n_ctx, int64_t nkv, int64_t ro
         throw ArgumentError("cache type q8_0 needs kv_lora_rank % 32 == 0 (got " + std::to_string(nkv) + ")");
       row_bytes_ = latte::row_bytes(DType::Q8_0, nkv) + static_cast<size_t>(rope) * 2;
       break;
+    case CacheType::Q4_H:
+      if (nkv < 32 || (nkv & (nkv - 1)) != 0)
+        throw ArgumentError("cache type q4_h needs kv_lora_rank a power of two >= 32 (got " + std::to_string(nkv) + ")");
+      row_bytes_ = latte::row_bytes(DType::Q4_0, nkv) + static_cast<size_t>(rope) * 2;
+      break;
     default: throw ArgumentError(std::string("cache type ") + cache_type_name(type) + " is not supported");
   }
   data_.resize(static_cast<size_t>(n_layer));
@@ -72,6 +95,15 @@ void LatentCache::write(int64_t layer, int64_t pos, const float* c_kv, const flo
       for (int64_t i = 0; i < rope_; ++i) h[i] = f32_to_fp16(k_pe[i]);
       break;
     }
+    case CacheType::Q4_H: {
+      const size_t cb = latte::row_bytes(DType::Q4_0, nkv_);
+      std::vector<float> tmp(c_kv, c_kv + nkv_);
+      hadamard(tmp.data(), nkv_);
+      type_traits(DType::Q4_0).quantize_row(tmp.data(), dst, nkv_);
+      auto* h = reinterpret_cast<uint16_t*>(dst + cb);
+      for (int64_t i = 0; i < rope_; ++i) h[i] = f32_to_fp16(k_pe[i]);
+      break;
+    }
     default: break;
   }
 }
@@ -94,6 +126,14 @@ void LatentCache::read(int64_t layer, int64_t pos, float* dst) const {
     case CacheType::Q8_0: {
       const size_t cb = latte::row_bytes(DType::Q8_0, nkv_);
       type_traits(DType::Q8_0).dequantize_row(src, dst, nkv_);
+      const auto* h = reinterpret_cast<const uint16_t*>(src + cb);
+      for (int64_t i = 0; i < rope_; ++i) dst[nkv_ + i] = fp16_to_f32(h[i]);
+      break;
+    }
+    case CacheType::Q4_H: {
+      const size_t cb = latte::row_bytes(DType::Q4_0, nkv_);
+      type_traits(DType::Q4_0).dequantize_row(src, dst, nkv_);
+      hadamard(dst, nkv_);
       const auto* h = reinterpret_cast<const uint16_t*>(src + cb);
       for (int64_t i = 0; i < rope_; ++i) dst[nkv_ + i] = fp16_to_f32(h[i]);
       break;

@@ -1,6 +1,9 @@
 // Latent KV cache of MLA (GGUF_DEEPSEEK.md §D.3 5b): per layer a contiguous [n_ctx][Nkv + R] array holding, for each
 // cached token, the RMS-normalised compressed latent c_kv (Nkv values) followed by the rotated shared k_pe (R).
-// Storage types: F32, F16, BF16 (whole row), Q8_0 (c_kv in Q8_0 blocks, k_pe as f16; needs Nkv % 32 == 0).
+// Storage types: F32, F16, BF16 (whole row), Q8_0 (c_kv in Q8_0 blocks, k_pe as f16; needs Nkv % 32 == 0),
+// Q4_H (c_kv multiplied by the orthonormal Walsh-Hadamard matrix — spreading outlier channels over all
+// coordinates — then stored as Q4_0 blocks; k_pe as f16; needs Nkv a power of two >= 32). The Hadamard matrix is
+// its own inverse, so reading applies it again.
 // Allocated once (n_ctx rows per layer). Not thread-safe for writes; concurrent reads of distinct rows are fine.
 #pragma once
 #include <cstddef>

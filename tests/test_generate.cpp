@@ -114,6 +114,28 @@ TEST_CASE("generate: cancellation from the callback") {
   CHECK(r.tokens.size() < 50);
 }
 
+TEST_CASE("generate: cancellation through GenerateParams::cancel, during the prompt and while decoding") {
+  auto p = prompt_of("Once upon a time");
+  {
+    Session s(tiny(), sp(256));
+    auto g = greedy(50);
+    g.cancel = [] { return true; };  // before the first prompt micro-batch
+    auto r = generate(s, p, g);
+    CHECK(r.reason == StopReason::Cancelled);
+    CHECK(r.tokens.empty());
+    CHECK(s.n_past() == 0);
+  }
+  {
+    Session s(tiny(), sp(256));
+    auto g = greedy(50);
+    int polls = 0;
+    g.cancel = [&] { return ++polls > 6; };  // 1 poll for the prompt's only micro-batch, then one per token
+    auto r = generate(s, p, g);
+    CHECK(r.reason == StopReason::Cancelled);
+    CHECK(r.tokens.size() == 5);
+  }
+}
+
 TEST_CASE("generate: context shift keeps going; without it, ContextFull") {
   auto p = prompt_of("The history of");
   const int n_ctx = 24;

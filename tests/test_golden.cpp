@@ -385,7 +385,7 @@ TEST_CASE("latent cache types: f16 / bf16 / q8_0 stay close to f32") {
   auto m = load_model("tiny-dsv3/tiny-dsv3-f32.gguf", "");
   const int64_t V = m->hparams().n_vocab;
   for (auto [ct, tol] : {std::pair{CacheType::F16, 5e-3}, std::pair{CacheType::BF16, 3e-2},
-                         std::pair{CacheType::Q8_0, 6e-2}}) {
+                         std::pair{CacheType::Q8_0, 6e-2}, std::pair{CacheType::Q4_H, 2e-1}}) {
     Session s(m, session_params(ct));
     std::vector<float> got(p.ids.size() * V);
     s.eval(p.ids, got.data());

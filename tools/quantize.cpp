@@ -129,10 +129,11 @@ bool use_more_bits(int layer, int n_layer) {
 //  * Float targets (f32/f16/bf16): every weight matrix gets that type.
 //  * output.weight: Q6_K for every quantized target below 8 bits (llama.cpp does the same unless --pure);
 //    Q8_0 and Q6_K targets keep their own type.
+//  * attn_k_b / attn_v_b (present in flavour-2 files next to attn_kv_b): Q8_0 unless --pure.
 //  * Single types: everything else gets the base type.
 //  * Q4_K_M / Q5_K_M (base B = Q4_K / Q5_K), in the spirit of llama.cpp's mixes, with DeepSeek's MLA and shared
 //    experts in mind:
-//      - attn_kv_b, attn_k_b, attn_v_b (the value path, llama.cpp's attn_v rule; small):      Q6_K
+//      - attn_kv_b (the value path, llama.cpp's attn_v rule; small):                            Q6_K
 //      - ffn_down, ffn_down_exps in use_more_bits layers (first/last eighth + every third):    Q6_K, else B
 //      - shared experts (read for every token): ffn_down_shexp Q6_K; gate/up Q5_K (Q4_K_M) / Q6_K (Q5_K_M)
 //      - everything else (token_embd, attn_q*, attn_kv_a_mqa, attn_output, ffn_gate/up(_exps)):  B
@@ -145,8 +146,11 @@ DType wanted_type(const Target& tg, const TensorDesc& t) {
     if (tg.pure || B == DType::Q8_0 || B == DType::Q6_K) return B;
     return DType::Q6_K;
   }
+  // The split MLA tensors duplicate attn_kv_b (flavour 2, §C.2); ik_llama.cpp derives them at Q8_0 when it
+  // builds them from a quantized attn_kv_b, and they are small: Q8_0 for every quantized target.
+  if (!tg.pure && (contains(n, "attn_k_b") || contains(n, "attn_v_b"))) return DType::Q8_0;
   if (tg.mix == Mix::Single) return B;
-  if (contains(n, "attn_kv_b") || contains(n, "attn_k_b") || contains(n, "attn_v_b")) return DType::Q6_K;
+  if (contains(n, "attn_kv_b")) return DType::Q6_K;
   if (contains(n, "ffn_down_shexp")) return DType::Q6_K;
   if (contains(n, "_shexp")) return tg.mix == Mix::Q4_K_M ? DType::Q5_K : DType::Q6_K;
   if (contains(n, "ffn_down")) return use_more_bits(t.layer, t.n_layer) ? DType::Q6_K : B;
