@@ -4,8 +4,8 @@
 //
 // Usage: soak -m MODEL [-n TOKENS] [-c N_CTX] [--every N] [--warmup N] [--max-growth MIB] [-t THREADS]
 //             [--seed S] [--csv FILE]
-// Generation runs in chunks of --every tokens (one generate() call each, continuing the same session: the prompt
-// of a chunk is the session's own history, so only its last token is re-evaluated). An end-of-generation token
+// Generation runs in chunks up to each multiple of --every tokens (one generate() call each, continuing the same
+// session: the prompt of a chunk is the session's own history, so only its last token is re-evaluated). An end-of-generation token
 // does not end the soak: a newline token is appended and generation continues.
 #include <algorithm>
 #include <cstdio>
@@ -140,7 +140,9 @@ int main(int argc, char** argv) {
     };
     report();
     while (done < a.tokens) {
-      gp.max_tokens = static_cast<int>(std::min<long>(a.every, a.tokens - done));
+      // Chunks end at multiples of --every (an EOG ends one early; the next continues up to the same mark).
+      const long mark = std::min<long>((done / a.every + 1) * a.every, a.tokens);
+      gp.max_tokens = static_cast<int>(mark - done);
       gp.sampler.seed = a.seed + static_cast<unsigned long long>(done);  // a fresh stream per chunk
       latte::GenerateResult r = latte::generate(s, prompt, gp);
       done += static_cast<long>(r.tokens.size());
@@ -159,7 +161,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "soak: error: generation stopped early (%s)\n", latte::stop_reason_name(r.reason));
         return 2;
       }
-      if (r.reason == latte::StopReason::MaxTokens || done >= a.tokens) report();
+      if (done == mark) report();
     }
     if (csv) std::fclose(csv);
     const latte::SessionStats st = s.stats();

@@ -229,6 +229,11 @@ std::string human_bytes(uint64_t b) {
 std::string plain(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "-";
+  if (v.is_number_float()) {  // stored values are mostly f32: 7 significant digits read back exactly enough
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.7g", v.get<double>());
+    return buf;
+  }
   return v.dump();
 }
 

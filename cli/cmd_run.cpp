@@ -1,6 +1,6 @@
 // `latte run`: one prompt -> streamed continuation on stdout, then prompt / generation speed on stderr
 // (like llama.cpp's perf lines). With --json the continuation is not streamed; one JSON object is printed instead.
-// Ctrl-C stops generation cleanly (the text so far and the timings are still printed).
+// Ctrl-C stops generation cleanly (the text so far and the timings are still printed; exit code 130).
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -100,7 +100,10 @@ int run(RunOptions& o) {
   if (st.context_shifts > 0)
     std::fprintf(stderr, "latte: context shifts = %lld (%lld tokens discarded)\n", (long long)st.context_shifts,
                  (long long)st.tokens_discarded);
-  if (r.reason == StopReason::Cancelled) std::fprintf(stderr, "latte: interrupted\n");
+  if (r.reason == StopReason::Cancelled) {
+    std::fprintf(stderr, "latte: interrupted\n");
+    return 130;  // the shell convention for SIGINT
+  }
   return 0;
 }
 

@@ -56,10 +56,7 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
     const auto& cached = s.tokens();
     size_t common = 0;
     while (common < cached.size() && common < prompt.size() && cached[common] == prompt[common]) ++common;
-    if (common >= prompt.size()) {
-      common = prompt.size() - 1;
-      s.truncate(int(common));
-    }
+    if (common >= prompt.size()) common = prompt.size() - 1;  // Session re-evaluates the last token then
     r.n_prompt_evaluated = int(prompt.size() - common);
     try {
       s.eval_with_prefix_reuse(prompt, p.cancel);
@@ -84,13 +81,12 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
   };
   const int n_keep = std::clamp(p.n_keep, 0, n_ctx);
   r.reason = StopReason::MaxTokens;
-  int32_t next = -1;
   while (p.max_tokens < 0 || int(r.tokens.size()) < p.max_tokens) {
     if (p.cancel && p.cancel()) {
       r.reason = StopReason::Cancelled;
       break;
     }
-    next = sampler.sample(s.logits(), s.tokens());
+    const int32_t next = sampler.sample(s.logits(), s.tokens());
     if (tok.is_eog(next)) {
       r.reason = StopReason::Eog;
       break;

@@ -28,11 +28,14 @@
 #ifndef LATTE_PF_DIST
 #define LATTE_PF_DIST 4096
 #endif
+#ifndef LATTE_PF_HINT
+#define LATTE_PF_HINT _MM_HINT_T0
+#endif
 template <class A, int kScale = 1>
 inline void prefetch_block(const void* p, size_t bytes) {
   if constexpr (LATTE_PF_DIST > 0) {
     const char* c = static_cast<const char*>(p) + LATTE_PF_DIST * kScale;
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, _MM_HINT_T0);
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, LATTE_PF_HINT);
   }
 }
 
