@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for SECONDS on its seed corpus. Usage: bench/fuzz.sh TARGET SECONDS [BUILD_DIR]
-# TARGET: gguf | tokenizer | chat | chat_request. Builds the clang ASan+UBSan+fuzzer tree (build-fuzz) if needed.
+# TARGET: gguf | safetensors | tokenizer | chat | chat_request. Builds the clang ASan+UBSan+fuzzer tree (build-fuzz) if needed.
 # Prints the execution count and exits non-zero if the fuzzer found a crash (reproducer left in build-fuzz/crashes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?target: gguf|tokenizer|chat|chat_request}
+target=${1:?target: gguf|safetensors|tokenizer|chat|chat_request}
 secs=${2:-60}
 bdir=${3:-build-fuzz}
 if [[ ! -x $bdir/fuzz_$target ]]; then

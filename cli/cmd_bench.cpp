@@ -87,7 +87,6 @@ int bench(BenchOptions& o) {
   SessionOptions so = o.session;
   so.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen);
   SessionParams sp = so.session_params();
-  sp.n_batch = std::max(sp.n_batch, 1);
   Session s(model, sp);
   if (s.n_ctx() < so.n_ctx)
     throw ArgumentError("depth + max(-p, -n) = " + std::to_string(so.n_ctx) + " exceeds the model's context (" +

@@ -1,6 +1,5 @@
 // `latte logits -m FILE --ids 1,2,3 --out F.f32`: logits of every position as raw little-endian float32,
 // [n_tokens][n_vocab] (for comparisons against reference outputs). --text tokenizes instead (BOS per the vocab).
-#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -45,12 +44,12 @@ std::vector<int32_t> parse_id_list(const std::string& str) {
 
 int run(const LogitsOptions& o) {
   if (o.ids.empty() == o.text.empty()) throw ArgumentError("logits: give exactly one of --ids or --text");
+  if (!o.text.empty()) require_utf8(o.text, "--text");
   auto model = Model::load(o.s.model_params());
   std::vector<int32_t> ids =
       o.ids.empty() ? model->tokenizer().encode(o.text, /*add_bos=*/true, /*parse_special=*/true) : parse_id_list(o.ids);
   if (ids.empty()) throw ArgumentError("logits: no tokens");
   SessionParams sp = o.s.session_params();
-  sp.n_ctx = std::max<int>(sp.n_ctx, static_cast<int>(ids.size()));
   sp.n_batch = o.n_batch;
   Session session(model, sp);
   const size_t V = static_cast<size_t>(model->hparams().n_vocab);

@@ -441,6 +441,7 @@ const Registrar reg{Command{
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<ServeOptions>();
       add_model_options(sub, o->model);
+      sub.get_option("--threads")->description("threads per session (default: physical cores / parallel)");
       sub.add_option("--host", o->host, "address to listen on")->capture_default_str();
       sub.add_option("--port", o->port, "TCP port (0 = any free port)")->capture_default_str()
           ->check(CLI::Range(0, 65535));

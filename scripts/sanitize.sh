@@ -18,6 +18,6 @@ cmake --build $B -j"$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Unit + golden suites under the sanitizers (e2e shell tests run in the main build).
 (cd $B && ctest --output-on-failure -j"$(nproc)" -E '^e2e_' -LE slow)
-for t in gguf tokenizer chat chat_request; do
+for t in gguf safetensors tokenizer chat chat_request; do
   [[ -x $B/fuzz_$t ]] && bash bench/fuzz.sh $t "${FUZZ_SECONDS:-60}" $B
 done

@@ -49,6 +49,22 @@ else
   fail "f32 --json run exited non-zero: $(cat "$tmp/err")"
 fi
 
+# ---- 3b. --expert-groups 0 (routing as llama.cpp computes it) reproduces ungrouped-routing_greedy_A.json for
+# A3_numbers (8 tokens, margins >= 0.11; grouped routing picks differently from token 6 on)
+UNG="$SHARED/models/tiny-dsv3/refs-A/ungrouped-routing_greedy_A.json"
+a3_text=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.argv[1]))["prompts"] if p["name"] == "A3_numbers"][0]["text"], end="")' "$REFS")
+if "$LATTE" run -m "$F32" -p "$a3_text" -n 8 --temp 0 --expert-groups 0 --json >"$tmp/ung.json" 2>"$tmp/err"; then
+  python3 -c '
+import json, sys
+out = json.load(open(sys.argv[1]))["tokens"]
+ref = [p for p in json.load(open(sys.argv[2]))["prompts"] if p["name"] == "A3_numbers"][0]["greedy_ids"][:8]
+print("got", out, "ref", ref) if out != ref else None
+sys.exit(0 if out == ref else 1)' "$tmp/ung.json" "$UNG" && pass "--expert-groups 0 == ungrouped reference" \
+    || fail "--expert-groups 0 differs from the ungrouped reference"
+else
+  fail "--expert-groups 0 run exited non-zero: $(cat "$tmp/err")"
+fi
+
 # ---- 4. stop strings are not printed: a 3-character piece of the greedy text (first occurring at k >= 4) as stop
 stop_case=$(python3 -c '
 import sys
@@ -91,6 +107,7 @@ expect_error "prompt over context" "context" run -m "$Q4" -f "$tmp/long.txt" -c 
 expect_error "invalid UTF-8 prompt" "utf-8" run -m "$Q4" -f "$tmp/bad_utf8.txt" -n 4
 expect_error "no prompt" "prompt" run -m "$Q4" -n 4
 expect_error "bad cache type" "cache-type" run -m "$Q4" -p hi --cache-type q3
+expect_error "bad --expert-groups" "expert-groups" run -m "$Q4" -p hi --expert-groups 2,3
 # CLI11 rejects a non-number itself (its message may add a hint line): non-zero exit is what we check.
 if "$LATTE" run -m "$Q4" -p hi -n abc >/dev/null 2>"$tmp/ee"; then fail "-n abc: exit 0"
 else pass "-n abc rejected: $(head -1 "$tmp/ee")"; fi
