@@ -57,6 +57,7 @@ class Chat {
     format_ = o.chat_format.empty() ? detect_chat_format(model_->chat_template())
                                     : chat_format_from_name(o.chat_format);
     session_ = std::make_unique<Session>(model_, o.session.session_params());
+    Sampler validate(o.sampler.p);  // reject bad sampler flags (e.g. --temp nan) before the first turn
     if (!o.system.empty()) messages_.push_back({"system", o.system});
   }
 
@@ -138,11 +139,14 @@ class Chat {
 
   // Returns false to quit.
   bool handle(const std::string& line) {
+    const bool is_command = line[0] == '/';
     try {
-      if (line[0] == '/') return command(line);
+      if (is_command) return command(line);
+      require_utf8(line, "message");
       turn(line);
     } catch (const Error& e) {
-      if (!interactive_ && e.kind() != ErrorKind::Argument) throw;  // scripts get a non-zero exit (main prints)
+      // Scripts get a non-zero exit (main prints) for a failed turn; a mistyped /command is reported and skipped.
+      if (!interactive_ && (!is_command || e.kind() != ErrorKind::Argument)) throw;
       std::fflush(stdout);
       std::fprintf(stderr, "latte: error: %s\n", e.what());
     }

@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   CLI::App app{"latte — DeepSeek-architecture (deepseek2) GGUF inference on CPUs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "latte 0.1.0");
+  // Flag errors are one line too, like every other error (subcommands inherit this).
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("latte: error: ") + e.what() + " (run with --help for usage)\n";
+  });
   auto cmds = registry();
   std::stable_sort(cmds.begin(), cmds.end(), [](const Command& a, const Command& b) { return a.order < b.order; });
   std::function<int()> to_run;

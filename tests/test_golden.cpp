@@ -15,6 +15,7 @@
 #include "runtime/error.h"
 #include "runtime/moe.h"
 #include "runtime/perplexity.h"
+#include "runtime/rope.h"
 #include "runtime/session.h"
 #include "test_support.h"
 
@@ -514,7 +515,23 @@ TEST_CASE("model facts: flavours, kq_scale, active bytes") {
   CHECK(h.n_group_used == 2);
   CHECK(h.gating == GatingFunc::Sigmoid);
   CHECK(h.kq_scale == doctest::Approx(0.18713033519502428).epsilon(1e-6));
+  // YaRN blended inverse frequencies of tiny-dsv3 (shared/models/README.md) and plain ones of tiny-dsv2.
+  const double yarn[8] = {1.0, 0.25693506, 0.0625, 0.01383497, 0.0025, 0.00079057, 0.00025, 7.906e-05};
+  Rope rope(h);
+  for (int i = 0; i < 8; ++i) CHECK(rope.freq(i) == doctest::Approx(yarn[i]).epsilon(1e-5));
+  // Rotating by p then by -p is the identity; rotation preserves pair norms.
+  std::vector<float> x(16), cs(16);
+  for (int i = 0; i < 16; ++i) x[i] = 0.1f * static_cast<float>(i) - 0.7f;
+  const std::vector<float> x0 = x;
+  rope.cos_sin(37, cs.data());
+  rope.rotate(x.data(), cs.data());
+  CHECK(std::hypot(x[2], x[3]) == doctest::Approx(std::hypot(x0[2], x0[3])).epsilon(1e-6));
+  rope.cos_sin(-37, cs.data());
+  rope.rotate(x.data(), cs.data());
+  for (int i = 0; i < 16; ++i) CHECK(x[i] == doctest::Approx(x0[i]).epsilon(1e-5));
   auto v2 = load_model("tiny-dsv2/tiny-dsv2-f32.gguf", "");
+  Rope rope2(v2->hparams());
+  for (int i = 0; i < 8; ++i) CHECK(rope2.freq(i) == doctest::Approx(std::pow(10000.0, -2.0 * i / 16)).epsilon(1e-9));
   CHECK(v2->hparams().q_lora_rank == 0);
   CHECK(v2->hparams().kq_scale == doctest::Approx(0.14433756729740643).epsilon(1e-6));
   auto q4 = load_model("tiny-dsv3/tiny-dsv3-q4_0.gguf", "");

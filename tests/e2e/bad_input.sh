@@ -211,6 +211,25 @@ done
 run_case "run/temp=nan" "temp|nan" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --temp nan
 run_case_stdin "chat/temp=nan" "temp|nan" cli11 "$tmp/hi.txt" -- "$LATTE" chat -m "$Q4" -n 4 -t 1 --temp nan
 run_case "run/top-p=nan" "top-p|nan" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --top-p nan
+run_case "run/min-p=nan" "min-p|min_p|nan" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --min-p nan
+run_case "run/repeat-penalty=nan" "repeat|nan" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --repeat-penalty nan
+run_case "run/top-k=-3" "top-k|top_k" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --top-k -3
+run_case "run/cache-type=q9" "cache" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 --cache-type q9
+run_case "run/prompt-file-missing" "nope.txt" strict -- "$LATTE" run -m "$Q4" -f "$tmp/nope.txt" -n 4 -t 1
+run_case "perplexity/text-missing" "nope.txt" strict -- "$LATTE" perplexity -m "$Q4" -f "$tmp/nope.txt" -t 1
+run_case "perplexity/c=4" "ctx|-c|context|chunk|short" may_succeed -- "$LATTE" perplexity -m "$Q4" -f "$VAL" -c 4 \
+  --chunks 1 -t 1
+run_case "perplexity/empty-text" "empty|short|token|chunk" strict -- "$LATTE" perplexity -m "$Q4" \
+  -f "$tmp/empty.gguf" -t 1
+run_case "logits/ids-out-of-range" "vocab|range|99999" strict -- "$LATTE" logits -m "$Q4" --ids 0,99999 \
+  --out "$tmp/l.f32" -t 1
+run_case "logits/ids-garbage" "ids|abc" strict -- "$LATTE" logits -m "$Q4" --ids 1,abc --out "$tmp/l.f32" -t 1
+run_case "logits/out-unwritable" "adir|director|cannot|write" strict -- "$LATTE" logits -m "$Q4" --text hi \
+  --out "$tmp/adir" -t 1
+run_case "tokenize/ids-out-of-range" "vocab|range|99999" strict -- "$LATTE" tokenize -m "$Q4" --ids 99999
+run_case "quantize/bad-type" "q9_9|type" cli11 -- "$LATTE" quantize -q -t 1 "$Q4" "$tmp/q.gguf" q9_9
+run_case "quantize/out-unwritable" "no-dir|cannot|write|director" strict -- "$LATTE" quantize -q -t 1 \
+  "$SHARED/models/tiny-dsv3/tiny-dsv3-f32.gguf" "$tmp/no-dir/q.gguf" q8_0
 run_case "run/c=0" "ctx|-c|context" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 -c 0
 run_case "run/c=-7" "ctx|-c|context" cli11 -- "$LATTE" run -m "$Q4" -p hi -n 4 -t 1 -c -7
 
