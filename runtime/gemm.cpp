@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "quant/blocks.h"
 #include "quant/float16.h"
 #include "quant/kernels.h"
 #include "runtime/error.h"
@@ -70,11 +71,52 @@ GemmBackend GemmContext::choose(DType type, int64_t n, int64_t m, int64_t k) con
   return gemm_table_lookup(type, n, m, k);
 }
 
+int64_t gemm_tile_rows() {
+  static const int64_t t = [] {
+    const char* e = std::getenv("LATTE_GEMM_TILE");
+    const long long v = e ? std::atoll(e) : 0;
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{256};
+  }();
+  return t;
+}
+
 // ---- converters ----
+
+namespace {
+
+// Q5_0 rows without variable shifts (the reference's qh >> j loop does not vectorize): bit j of qh via a constant
+// mask table. Same values as the reference (exact: d·(q-16)).
+void dequantize_q5_0_fast(const void* src, float* dst, int64_t n) {
+  static constexpr uint32_t kBit[16] = {1u << 0,  1u << 1,  1u << 2,  1u << 3,  1u << 4,  1u << 5,
+                                        1u << 6,  1u << 7,  1u << 8,  1u << 9,  1u << 10, 1u << 11,
+                                        1u << 12, 1u << 13, 1u << 14, 1u << 15};
+  const auto* b = static_cast<const BlockQ5_0*>(src);
+  for (int64_t i = 0; i < n / QK5_0; ++i, dst += QK5_0) {
+    const float d = fp16_to_f32(b[i].d);
+    uint32_t qh;
+    std::memcpy(&qh, b[i].qh, 4);
+    const uint32_t lo_h = qh & 0xFFFFu, hi_h = qh >> 16;
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (b[i].qs[j] & 0x0F) | ((lo_h & kBit[j]) ? 16 : 0);
+      const int hi = (b[i].qs[j] >> 4) | ((hi_h & kBit[j]) ? 16 : 0);
+      dst[j] = d * static_cast<float>(lo - 16);
+      dst[j + 16] = d * static_cast<float>(hi - 16);
+    }
+  }
+}
+
+DequantizeRowFn dequantizer(const TensorView& W) {
+  return W.type() == DType::Q5_0 ? dequantize_q5_0_fast : W.tt->dequantize_row;
+}
+
+// Round to nearest (ties to even) for |x| < 2^22, branch-free and vectorizable (std::lrintf is a libm call).
+inline int32_t round_i32(float x) { return static_cast<int32_t>(f32_bits(x + 12582912.0f)) - 0x4B400000; }
+
+}  // namespace
 
 void convert_rows_f32(const TensorView& W, int64_t r0, int64_t nr, float* dst, const ThreadPool& pool) {
   const int64_t k = W.ne[0];
-  const DequantizeRowFn dq = W.tt->dequantize_row;
+  const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
     for (int64_t r = a; r < b; ++r) dq(W.row(r0 + r), dst + r * k, k);
   });
@@ -82,7 +124,7 @@ void convert_rows_f32(const TensorView& W, int64_t r0, int64_t nr, float* dst, c
 
 void convert_rows_bf16(const TensorView& W, int64_t r0, int64_t nr, uint16_t* dst, const ThreadPool& pool) {
   const int64_t k = W.ne[0];
-  const DequantizeRowFn dq = W.tt->dequantize_row;
+  const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
     std::vector<float> tmp(static_cast<size_t>(k));
     for (int64_t r = a; r < b; ++r) {
@@ -92,24 +134,26 @@ void convert_rows_bf16(const TensorView& W, int64_t r0, int64_t nr, uint16_t* ds
       }
       dq(W.row(r0 + r), tmp.data(), k);
       uint16_t* d = dst + r * k;
-      for (int64_t c = 0; c < k; ++c) d[c] = f32_to_bf16(tmp[static_cast<size_t>(c)]);
+      const float* t = tmp.data();
+      for (int64_t c = 0; c < k; ++c) d[c] = f32_to_bf16(t[c]);
     }
   });
 }
 
 void convert_rows_s8(const TensorView& W, int64_t r0, int64_t nr, int8_t* dst, float* scale, const ThreadPool& pool) {
   const int64_t k = W.ne[0];
-  const DequantizeRowFn dq = W.tt->dequantize_row;
+  const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
     std::vector<float> tmp(static_cast<size_t>(k));
     for (int64_t r = a; r < b; ++r) {
       dq(W.row(r0 + r), tmp.data(), k);
+      const float* t = tmp.data();
       float amax = 0.0f;
-      for (float v : tmp) amax = std::max(amax, std::fabs(v));
+      for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(t[c]));
       const float s = amax / 127.0f;
       const float inv = s > 0.0f ? 1.0f / s : 0.0f;
       int8_t* d = dst + r * k;
-      for (int64_t c = 0; c < k; ++c) d[c] = static_cast<int8_t>(std::lrintf(tmp[static_cast<size_t>(c)] * inv));
+      for (int64_t c = 0; c < k; ++c) d[c] = static_cast<int8_t>(round_i32(t[c] * inv));
       scale[r] = s;
     }
   });
@@ -219,7 +263,7 @@ void gemm_sgemm(GemmContext::Impl& c, const TensorView& W, const float* X, int64
     run(cw->f32.data(), 0, m);
     return;
   }
-  const int64_t tile = std::min(m, kGemmTileRows);
+  const int64_t tile = std::min(m, gemm_tile_rows());
   if (c.wf32.size() < static_cast<size_t>(tile * k)) c.wf32.resize(static_cast<size_t>(tile * k));
   for (int64_t j0 = 0; j0 < m; j0 += tile) {
     const int64_t mt = std::min(tile, m - j0);

@@ -13,7 +13,8 @@
 namespace latte {
 
 // Weight rows per conversion tile (per-call conversion): 256 rows × k=2048 is 1 MiB of bf16, 2 MiB of f32.
-constexpr int64_t kGemmTileRows = 256;
+// LATTE_GEMM_TILE overrides it (for measurement).
+int64_t gemm_tile_rows();
 
 // One weight converted for a GEMM backend: rows [0, m) of k values. Immutable once built; shared by pointer.
 struct ConvertedWeight {

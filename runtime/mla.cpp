@@ -61,9 +61,11 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
   const int nth = ops.pool().size();
   float* scores = need(s.scores, static_cast<int64_t>(nth) * n_kv);
   const float scale = hp.kq_scale;
-  auto attend = [&](int64_t i0, int64_t i1, int th) {
+  // Items i = t*H + h are dealt round-robin (i = th, th+nth, ...) so that the longer causal rows of later tokens
+  // spread evenly over the threads.
+  auto attend = [&](int th, int step) {
     float* sc = scores + static_cast<int64_t>(th) * n_kv;
-    for (int64_t i = i0; i < i1; ++i) {
+    for (int64_t i = th; i < n * H; i += step) {
       const int64_t t = i / H, h = i % H;
       const float* qv = qcat + i * W;
       const int64_t m = pos0 + t + 1;
@@ -74,8 +76,8 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
       for (int64_t j = 0; j < m; ++j) ops.axpy(Nkv, sc[j], K + j * W, o);
     }
   };
-  if (n * H * n_kv * W < 65536) attend(0, n * H, 0);
-  else ops.pool().parallel_for(n * H, attend);
+  if (nth <= 1 || n * H * n_kv * W < 65536) attend(0, 1);
+  else ops.pool().run_on_all(attend);
 
   // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.
   float* o = need(s.o, n * H * Dv);

@@ -8,6 +8,7 @@
 
 #include "quant/kernels.h"
 #include "runtime/error.h"
+#include "runtime/gemm.h"
 #include "runtime/threads.h"
 
 namespace latte {
@@ -63,6 +64,13 @@ void Ops::axpy(int64_t n, float a, const float* x, float* y) const {
 }
 
 void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int64_t ldy, int64_t n_tok) {
+  if (gemm_ && n_tok >= gemm_min_) {
+    GemmArgs args;
+    args.ldx = ldx;
+    args.ldy = ldy;
+    gemm(W, X, n_tok, Y, *gemm_, args);
+    return;
+  }
   TensorView w2 = W;
   w2.ne[2] = 1;
   matmul_3d(w2, X, ldx, 0, Y, ldy, 0, n_tok);

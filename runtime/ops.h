@@ -20,9 +20,17 @@ void silu_mul(float* gate, const float* up, int64_t n);
 void softmax(float* x, int64_t n);
 float sigmoid(float x);
 
+class GemmContext;
+
 class Ops {
  public:
   Ops(const KernelTable& kt, const ThreadPool& pool);
+  // Routes 2-D products with at least `min_tokens` token rows through gemm() (runtime/gemm.h: BLAS / oneDNN
+  // backends for prefill). nullptr (the default) keeps every product on the kernel-table path.
+  void set_gemm(GemmContext* g, int64_t min_tokens) {
+    gemm_ = g;
+    gemm_min_ = min_tokens;
+  }
   const KernelTable& kernels() const { return kt_; }
   const ThreadPool& pool() const { return pool_; }
 
@@ -44,6 +52,8 @@ class Ops {
   const KernelTable& kt_;
   const ThreadPool& pool_;
   std::vector<uint8_t> act_;  // quantized activations [n_tok][act row bytes]
+  GemmContext* gemm_ = nullptr;
+  int64_t gemm_min_ = 0;
 };
 
 }  // namespace latte

@@ -9,6 +9,7 @@
 
 #include "runtime/error.h"
 #include "runtime/forward.h"
+#include "runtime/gemm.h"
 #include "runtime/latent_cache.h"
 #include "runtime/ops.h"
 #include "runtime/threads.h"
@@ -25,11 +26,16 @@ struct Session::Impl {
               sp.cache_type),
         fs(*model) {
     logits.assign(static_cast<size_t>(model->hparams().n_vocab), 0.0f);
+    if (sp.gemm_min_batch > 0) {
+      gemm = std::make_unique<GemmContext>(model->kernels(), pool);
+      ops.set_gemm(gemm.get(), sp.gemm_min_batch);
+    }
   }
   std::shared_ptr<const Model> model;
   SessionParams p;
   ThreadPool pool;
   Ops ops;
+  std::unique_ptr<GemmContext> gemm;  // prefill GEMM backends (optional)
   LatentCache cache;
   ForwardState fs;
   std::vector<int32_t> hist;

@@ -58,6 +58,7 @@ struct SessionParams {
   int n_threads = 0;          // 0 = physical cores
   int n_batch = 512;          // micro-batch size for prompt evaluation
   CacheType cache_type = CacheType::F16;
+  int gemm_min_batch = 0;     // > 0: products over at least this many tokens go through gemm() (runtime/gemm.h)
 };
 
 struct SessionStats {

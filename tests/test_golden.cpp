@@ -380,6 +380,37 @@ TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 
   }
 }
 
+TEST_CASE("prefill through gemm() (SessionParams.gemm_min_batch) matches the kernel-table path") {
+  // The Auto backend may round activations to bf16 (oneDNN), so the bound is the bf16 one of the README.
+  const auto prompts = load_refs("tiny-dsv3");
+  const Prompt& p = prompts[5];
+  auto m = load_model("tiny-dsv3/tiny-dsv3-q8_0.gguf", "");
+  const int64_t V = m->hparams().n_vocab;
+  std::vector<float> base(p.ids.size() * V), got(base.size());
+  Session a(m, session_params());
+  a.eval(p.ids, base.data());
+  SessionParams sp = session_params();
+  sp.gemm_min_batch = 4;
+  Session b(m, sp);
+  b.eval(p.ids, got.data());
+  // bf16 activations can flip a near-tied expert choice (see kLogitTolFraction), so most positions, not all.
+  double worst = 0;
+  int within = 0, agree = 0;
+  for (size_t t = 0; t < p.ids.size(); ++t) {
+    auto [lo, hi] = min_max(base.data() + t * V, V);
+    double md = 0;
+    for (int64_t i = 0; i < V; ++i) md = std::max(md, static_cast<double>(std::fabs(base[t * V + i] - got[t * V + i])));
+    worst = std::max(worst, md / (hi - lo));
+    within += md <= 2e-2 * (hi - lo);
+    agree += argmax_row(base.data() + t * V, V) == argmax_row(got.data() + t * V, V);
+  }
+  const double n = static_cast<double>(p.ids.size());
+  MESSAGE("gemm prefill vs kernel rows: worst max|diff|/spread " << worst << ", within 2e-2: " << within << "/" << n
+                                                                 << ", argmax agreement " << agree << "/" << n);
+  CHECK(within >= 0.9 * n);
+  CHECK(agree >= 0.95 * n);
+}
+
 TEST_CASE("latent cache types: f16 / bf16 / q8_0 stay close to f32") {
   const auto prompts = load_refs("tiny-dsv3");
   const Prompt& p = prompts[5];
