@@ -7,13 +7,14 @@
 //      time per weight;
 //   3. with --table: the fastest per-call backend per (type, n), the rows of runtime/gemm_table.cpp.
 //   bench_gemm [-t 1,2] [-r REPS] [-s PEAK_SIZE] [-n 1,8,...] [--types q4_k,q8_0,q5_0] [--no-peak] [--table]
-// Times: median over REPS runs after one warm-up. GFLOP/s = 2·n·m·k / time. Run with ONEDNN_VERBOSE=1 to see the
+// Times: see time_reps (CPU-time median and best wall time over REPS runs after one warm-up). GFLOP/s = 2·n·m·k / time. Run with ONEDNN_VERBOSE=1 to see the
 // oneDNN kernels (avx512_core_amx / avx512_core_bf16 / avx512_core_vnni ...).
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,21 +39,31 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Median and best (min) seconds over reps runs after one warm-up. The dev machine is shared: best approximates an
-// unloaded run, median is what the other tenants left us.
-struct Times { double med, best; };
+double cpu_now() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The dev machine is shared (load 12-17 on 2 cores while this was written), so wall time mostly measures the other
+// tenants. Each case reports: cpu = median over reps of (process CPU seconds / threads) — what an unloaded run of
+// `threads` threads would take if every thread is busy or spinning (OpenMP / OpenBLAS workers spin while waiting,
+// so imbalance is still counted); best = the fastest wall time (an unloaded window, if one came).
+int g_threads = 1;
+struct Times { double cpu, best; };
 Times time_reps(int reps, const std::function<void()>& f) {
   f();  // warm-up
-  std::vector<double> t;
+  std::vector<double> c;
+  double best = 1e30;
   for (int i = 0; i < reps; ++i) {
-    const double t0 = now();
+    const double t0 = now(), c0 = cpu_now();
     f();
-    t.push_back(now() - t0);
+    best = std::min(best, now() - t0);
+    c.push_back((cpu_now() - c0) / g_threads);
   }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front()};
+  std::sort(c.begin(), c.end());
+  return {c[c.size() / 2], best};
 }
-double median_time(int reps, const std::function<void()>& f) { return time_reps(reps, f).med; }
 
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> v;
@@ -67,7 +78,7 @@ std::vector<int64_t> parse_list(const std::string& s) {
 }
 
 // oneDNN peak: Y[S][S] = X[S][S] · W[S][S], weights in oneDNN's preferred layout (reordered once).
-double onednn_peak(dnnl::memory::data_type src, dnnl::memory::data_type dst, int64_t S, int reps) {
+Times onednn_peak(dnnl::memory::data_type src, dnnl::memory::data_type dst, int64_t S, int reps) {
   using namespace dnnl;
   engine eng(engine::kind::cpu, 0);
   stream strm(eng);
@@ -83,21 +94,23 @@ double onednn_peak(dnnl::memory::data_type src, dnnl::memory::data_type dst, int
   std::memset(wp.get_data_handle(), 1, static_cast<size_t>(S * S) * esz);
   reorder(wp, wm).execute(strm, wp, wm);
   strm.wait();
-  const double t = time_reps(reps, [&] {
+  const Times t = time_reps(reps, [&] {
     prim.execute(strm, {{DNNL_ARG_SRC, sm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, dm}});
     strm.wait();
-  }).best;
-  return 2.0 * static_cast<double>(S) * S * S / t * 1e-9;
+  });
+  const double f = 2.0 * static_cast<double>(S) * S * S * 1e-9;
+  return {f / t.cpu, f / t.best};
 }
 
-double sgemm_peak(int64_t S, int reps) {
+Times sgemm_peak(int64_t S, int reps) {
   std::vector<float> a(static_cast<size_t>(S * S), 0.5f), b(a), c(a);
-  const double t = median_time(reps, [&] {
+  const Times t = time_reps(reps, [&] {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(S), static_cast<blasint>(S),
                 static_cast<blasint>(S), 1.0f, a.data(), static_cast<blasint>(S), b.data(), static_cast<blasint>(S),
                 0.0f, c.data(), static_cast<blasint>(S));
-  }).best;
-  return 2.0 * static_cast<double>(S) * S * S / t * 1e-9;
+  });
+  const double f = 2.0 * static_cast<double>(S) * S * S * 1e-9;
+  return {f / t.cpu, f / t.best};
 }
 
 struct Weight {
@@ -165,15 +178,17 @@ int main(int argc, char** argv) {
               dnnl_version()->patch);
 
   if (peak) {
-    std::printf("\n== peak GFLOP/s, %lld^3, best of %d ==\n", static_cast<long long>(S), reps);
-    std::printf("%-8s %12s %12s %12s\n", "threads", "onednn_bf16", "onednn_int8", "sgemm_f32");
+    std::printf("\n== peak GFLOP/s (cpu-time median / best wall), %lld^3, %d reps ==\n", static_cast<long long>(S), reps);
+    std::printf("%-8s %16s %16s %16s\n", "threads", "onednn_bf16", "onednn_int8", "sgemm_f32");
     for (int64_t t : threads) {
+      g_threads = static_cast<int>(t);
       omp_set_num_threads(static_cast<int>(t));
       openblas_set_num_threads(static_cast<int>(t));
-      const double bf = onednn_peak(dnnl::memory::data_type::bf16, dnnl::memory::data_type::f32, S, reps);
-      const double i8 = onednn_peak(dnnl::memory::data_type::s8, dnnl::memory::data_type::s32, S, reps);
-      const double sg = sgemm_peak(S, reps);
-      std::printf("%-8lld %12.1f %12.1f %12.1f\n", static_cast<long long>(t), bf, i8, sg);
+      const Times bf = onednn_peak(dnnl::memory::data_type::bf16, dnnl::memory::data_type::f32, S, reps);
+      const Times i8 = onednn_peak(dnnl::memory::data_type::s8, dnnl::memory::data_type::s32, S, reps);
+      const Times sg = sgemm_peak(S, reps);
+      std::printf("%-8lld %7.1f /%7.1f %7.1f /%7.1f %7.1f /%7.1f\n", static_cast<long long>(t), bf.cpu, bf.best,
+                  i8.cpu, i8.best, sg.cpu, sg.best);
       std::fflush(stdout);
     }
   }
@@ -187,10 +202,11 @@ int main(int argc, char** argv) {
   std::map<std::tuple<std::string, int64_t, int64_t>, std::pair<double, GemmBackend>> best;
   for (int64_t t : threads) {
     ThreadPool pool(static_cast<int>(t));
-    std::printf("\n== gemm() GFLOP/s on expert shapes, %lld thread(s), median of %d (conversion included unless "
+    g_threads = static_cast<int>(t);
+    std::printf("\n== gemm() GFLOP/s (cpu-time median / best wall) on expert shapes, %lld thread(s), %d reps (conversion included unless "
                 "+c) ==\n", static_cast<long long>(t), reps);
     std::printf("%-6s %-8s %5s %11s %11s %11s %11s %11s %11s %11s  %s\n", "type", "shape", "n", "rows", "sgemm",
-                "bf16", "int8", "sgemm+c", "bf16+c", "int8+c", "fastest per-call (best)");
+                "bf16", "int8", "sgemm+c", "bf16+c", "int8+c", "fastest per-call (cpu)");
     for (const std::string& tn : types) {
       DType dt;
       if (!parse_type_name(tn, dt)) continue;
@@ -206,10 +222,10 @@ int main(int argc, char** argv) {
           const Times a = time_reps(reps, [&] { convert_rows_f32(w.view, 0, sh.m, f.data(), pool); });
           const Times b = time_reps(reps, [&] { convert_rows_bf16(w.view, 0, sh.m, bf.data(), pool); });
           const Times c = time_reps(reps, [&] { convert_rows_s8(w.view, 0, sh.m, s8.data(), sc.data(), pool); });
-          std::printf("  convert %s %s (%lld x %lld) ms med/best: f32 %.2f/%.2f  bf16 %.2f/%.2f  s8 %.2f/%.2f  "
-                      "(bf16 best %.2f Gelem/s)\n", type_traits(dt).name, sh.name, static_cast<long long>(sh.m),
-                      static_cast<long long>(sh.k), a.med * 1e3, a.best * 1e3, b.med * 1e3, b.best * 1e3,
-                      c.med * 1e3, c.best * 1e3, static_cast<double>(mk) / b.best * 1e-9);
+          std::printf("  convert %s %s (%lld x %lld) ms cpu/best: f32 %.2f/%.2f  bf16 %.2f/%.2f  s8 %.2f/%.2f  "
+                      "(bf16 %.2f Gelem/s by cpu)\n", type_traits(dt).name, sh.name, static_cast<long long>(sh.m),
+                      static_cast<long long>(sh.k), a.cpu * 1e3, a.best * 1e3, b.cpu * 1e3, b.best * 1e3,
+                      c.cpu * 1e3, c.best * 1e3, static_cast<double>(mk) / b.cpu * 1e-9);
         }
         GemmContext ctx(kt, pool, false), cctx(kt, pool, true);
         for (int64_t n : ns) {
@@ -222,14 +238,14 @@ int main(int argc, char** argv) {
           std::pair<double, GemmBackend> b_best{0.0, GemmBackend::Rows};
           for (GemmBackend b : per_call) {
             const Times tm = time_reps(reps, [&] { gemm(w.view, X.data(), n, Y.data(), ctx, {0, 0, b}); });
-            const double gf = flop / tm.best * 1e-9;
+            const double gf = flop / tm.cpu * 1e-9;
             if (gf > b_best.first) b_best = {gf, b};
-            std::printf(" %5.1f/%-5.1f", flop / tm.med * 1e-9, gf);
+            std::printf(" %5.1f/%-5.1f", gf, flop / tm.best * 1e-9);
             std::fflush(stdout);
           }
           for (GemmBackend b : cachable) {
             const Times tm = time_reps(reps, [&] { gemm(w.view, X.data(), n, Y.data(), cctx, {0, 0, b}); });
-            std::printf(" %5.1f/%-5.1f", flop / tm.med * 1e-9, flop / tm.best * 1e-9);
+            std::printf(" %5.1f/%-5.1f", flop / tm.cpu * 1e-9, flop / tm.best * 1e-9);
             std::fflush(stdout);
           }
           std::printf("  %s\n", gemm_backend_name(b_best.second));

@@ -1,5 +1,8 @@
 // Read-bandwidth probe: a multi-threaded streaming read over a buffer much larger than the last-level cache,
 // run in-process (same threads as the model), repeated; the median is the roofline `latte bench` compares to.
+// The read itself is KernelTable::stream_read of the best ISA (full-width vector loads, eight accumulators), so
+// the probe reads as fast as the core can issue loads; a scalar word-at-a-time sum understated the machine by
+// up to ~2x at 1 thread. This header stays portable (no intrinsics): the ISA code lives in quant/isa.
 // Header-only (bench/*.cpp are executables; this is shared by `latte bench` and its test).
 // Units: bytes and GB/s (1 GB = 1e9 bytes). Not re-entrant (uses the pool's team).
 #pragma once
@@ -13,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/kernels.h"
 #include "runtime/error.h"
 #include "runtime/threads.h"
 
@@ -52,21 +56,13 @@ inline uint64_t last_level_cache_bytes() {
   return best;
 }
 
-namespace detail {
-// Sums 64-bit words of [p, p + n) with independent accumulators so loads overlap; the result defeats dead-code
-// elimination. n is a multiple of 8.
-inline uint64_t sum_words(const uint64_t* p, size_t n) {
-  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-  for (size_t i = 0; i < n; i += 8) {
-    a0 += p[i]; a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3];
-    a4 += p[i + 4]; a5 += p[i + 5]; a6 += p[i + 6]; a7 += p[i + 7];
-  }
-  return a0 ^ a1 ^ a2 ^ a3 ^ a4 ^ a5 ^ a6 ^ a7;
-}
-}  // namespace detail
 
 // bytes = 0: max(16 × LLC, 256 MiB), capped at 1 GiB. Each thread first-touches and then reads its own slice.
-inline BandwidthResult measure_read_bandwidth(const ThreadPool& pool, uint64_t bytes = 0, int reps = 7) {
+// kernels = nullptr: the table of select_isa() (LATTE_ISA honoured), i.e. the loads the model's kernels use.
+inline BandwidthResult measure_read_bandwidth(const ThreadPool& pool, uint64_t bytes = 0, int reps = 7,
+                                              const KernelTable* kernels = nullptr) {
+  const KernelTable& kt = kernels ? *kernels : kernel_table(select_isa());
+  if (!kt.stream_read) throw UnsupportedError(std::string("bandwidth probe: no stream_read kernel for ") + isa_name(kt.isa));
   BandwidthResult r;
   r.llc_bytes = last_level_cache_bytes();
   if (bytes == 0) bytes = std::min<uint64_t>(std::max<uint64_t>(16 * r.llc_bytes, 256ull << 20), 1ull << 30);
@@ -90,7 +86,7 @@ inline BandwidthResult measure_read_bandwidth(const ThreadPool& pool, uint64_t b
   for (int rep = 0; rep < r.reps + 1; ++rep) {  // first pass is a warm-up
     auto t0 = std::chrono::steady_clock::now();
     pool.run_on_all([&](int t, int) {
-      sinks[size_t(t) * 8] += detail::sum_words(base + size_t(t) * words_per_thread, words_per_thread);
+      sinks[size_t(t) * 8] += kt.stream_read(base + size_t(t) * words_per_thread, words_per_thread * 8);
     });
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep > 0 && s > 0) gbs.push_back(double(r.buffer_bytes) / s / 1e9);

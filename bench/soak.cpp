@@ -119,13 +119,18 @@ int main(int argc, char** argv) {
     std::printf("%10s %10s %10s %10s %8s %9s\n", "tokens", "rss_mib", "anon_mib", "file_mib", "shifts", "tok/s");
     long done = 0, eogs = 0;
     double min_rss = 1e300, max_rss = 0, min_anon = 1e300, max_anon = 0, secs = 0;
+    long last_done = 0;  // tokens / seconds at the previous sample: the tok/s column is per interval
+    double last_secs = 0;
     Rss first_after_warmup{};
     bool have_first = false;
     auto report = [&]() {
       const Rss r = read_rss();
       const latte::SessionStats st = s.stats();
       std::printf("%10ld %10.1f %10.1f %10.1f %8lld %9.0f\n", done, r.total_mib, r.anon_mib, r.file_mib,
-                  static_cast<long long>(st.context_shifts), secs > 0 ? double(done) / secs : 0.0);
+                  static_cast<long long>(st.context_shifts),
+                  secs > last_secs ? double(done - last_done) / (secs - last_secs) : 0.0);
+      last_done = done;
+      last_secs = secs;
       std::fflush(stdout);
       if (csv)
         std::fprintf(csv, "%ld,%.2f,%.2f,%.2f,%lld\n", done, r.total_mib, r.anon_mib, r.file_mib,

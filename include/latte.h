@@ -1,7 +1,7 @@
 /* latte.h — the C API of Latte (CPU inference for DeepSeek-architecture `deepseek2` GGUF models).
  *
- * C99, no C++ types cross this boundary. Link with -llatte (pkg-config: latte; CMake: find_package(latte),
- * target latte::latte_shared).
+ * C99, no C++ types cross this boundary. Link with -llatte (pkg-config: latte; CMake: find_package(latte), target
+ * latte::latte).
  *
  * Conventions
  * - Handles are opaque. A latte_model is immutable after loading and may be shared by any number of sessions on

@@ -24,6 +24,22 @@ void axpy_f32_scalar(int64_t n, float a, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// 64-bit words with eight independent accumulators (the compiler may widen this to its baseline vectors).
+uint64_t stream_read_scalar(const void* p, size_t bytes) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  uint64_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 64 <= bytes; i += 64) {
+    uint64_t w[8];
+    std::memcpy(w, b + i, 64);
+    for (int k = 0; k < 8; ++k) a[k] ^= w[k];
+  }
+  uint64_t r = 0;
+  for (; i < bytes; ++i) r = r * 131 + b[i];  // odd multiplier: every tail byte changes r
+  for (int k = 0; k < 8; ++k) r ^= a[k] + uint64_t(k);
+  return r;
+}
+
 float vd_f32(int64_t n, const void* w, const void* a) {
   return dot_f32_scalar(n, static_cast<const float*>(w), static_cast<const float*>(a));
 }
@@ -280,6 +296,7 @@ void fill_scalar_table(KernelTable& kt) {
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k;
   kt.dot_f32 = dot_f32_scalar;
   kt.axpy_f32 = axpy_f32_scalar;
+  kt.stream_read = stream_read_scalar;
 }
 
 }  // namespace latte::ref

@@ -28,6 +28,10 @@ struct KernelTable {
   // Float helpers used by attention and norms (n arbitrary).
   float (*dot_f32)(int64_t n, const float* a, const float* b) = nullptr;
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a*x
+  // Streaming read of [p, p + bytes) (any alignment, any length) at full vector width with independent
+  // accumulators; returns a value that depends on every byte (a sink for the bandwidth probe, not a checksum
+  // format: it differs between ISAs). Thread-safe (pure).
+  uint64_t (*stream_read)(const void* p, size_t bytes) = nullptr;
 };
 
 // The table for `isa`; throws UnsupportedError if this CPU (or this build) cannot run it.

@@ -44,6 +44,8 @@ bool gemm_backend_available(GemmBackend b) { return b != GemmBackend::Auto; }
 GemmContext::GemmContext(const KernelTable& kt, const ThreadPool& pool, bool cache)
     : impl_(std::make_unique<Impl>(kt, pool, cache)) {
   if (const char* env = std::getenv("LATTE_GEMM_CACHE"); env && *env && std::string(env) != "0") impl_->cache = true;
+  if (const char* env = std::getenv("LATTE_GEMM_NO_INT8"); env && *env && std::string(env) != "0")
+    impl_->allow_int8 = false;
   if (const char* env = std::getenv("LATTE_GEMM"); env && *env) {
     if (!parse_gemm_backend(env, impl_->forced))
       throw ArgumentError(std::string("LATTE_GEMM=") + env + ": unknown GEMM backend (auto, rows, sgemm, bf16, int8)");
@@ -54,6 +56,7 @@ GemmContext::~GemmContext() = default;
 const KernelTable& GemmContext::kernels() const { return impl_->kt; }
 const ThreadPool& GemmContext::pool() const { return impl_->pool; }
 bool GemmContext::caching() const { return impl_->cache; }
+void GemmContext::set_allow_int8(bool allow) { impl_->allow_int8 = allow; }
 
 uint64_t GemmContext::cache_bytes() const {
   std::lock_guard<std::mutex> lk(impl_->mu);
@@ -68,7 +71,7 @@ void GemmContext::clear_cache() {
 
 GemmBackend GemmContext::choose(DType type, int64_t n, int64_t m, int64_t k) const {
   if (impl_->forced != GemmBackend::Auto) return impl_->forced;
-  return gemm_table_lookup(type, n, m, k);
+  return gemm_table_lookup(type, n, m, k, impl_->cache, impl_->allow_int8);
 }
 
 int64_t gemm_tile_rows() {
@@ -114,6 +117,32 @@ inline int32_t round_i32(float x) { return static_cast<int32_t>(f32_bits(x + 125
 
 }  // namespace
 
+// f32 -> bf16, round to nearest even, branch-free so that it vectorizes (quant/float16.h's f32_to_bf16 has a NaN
+// branch); NaN stays NaN (quiet bit forced), same results as f32_to_bf16 for every input.
+void round_bf16(const float* __restrict x, uint16_t* __restrict d, int64_t k) {
+  for (int64_t c = 0; c < k; ++c) {
+    const uint32_t u = f32_bits(x[c]);
+    const uint32_t r = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    const uint32_t nan = (u >> 16) | 64u;
+    d[c] = static_cast<uint16_t>((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : r);
+  }
+}
+
+float quantize_s8(const float* __restrict x, int8_t* __restrict q, int64_t k) {
+  // max |x| in 16 independent lanes (vectorizes without -ffast-math: no reassociation of one accumulator)
+  float lane[16] = {};
+  int64_t c = 0;
+  for (; c + 16 <= k; c += 16)
+    for (int l = 0; l < 16; ++l) lane[l] = std::max(lane[l], std::fabs(x[c + l]));
+  float amax = 0.0f;
+  for (float v : lane) amax = std::max(amax, v);
+  for (; c < k; ++c) amax = std::max(amax, std::fabs(x[c]));
+  const float s = amax / 127.0f;
+  const float inv = s > 0.0f ? 1.0f / s : 0.0f;
+  for (c = 0; c < k; ++c) q[c] = static_cast<int8_t>(round_i32(x[c] * inv));
+  return s;
+}
+
 void convert_rows_f32(const TensorView& W, int64_t r0, int64_t nr, float* dst, const ThreadPool& pool) {
   const int64_t k = W.ne[0];
   const DequantizeRowFn dq = dequantizer(W);
@@ -133,9 +162,7 @@ void convert_rows_bf16(const TensorView& W, int64_t r0, int64_t nr, uint16_t* ds
         continue;
       }
       dq(W.row(r0 + r), tmp.data(), k);
-      uint16_t* d = dst + r * k;
-      const float* t = tmp.data();
-      for (int64_t c = 0; c < k; ++c) d[c] = f32_to_bf16(t[c]);
+      round_bf16(tmp.data(), dst + r * k, k);
     }
   });
 }
@@ -147,14 +174,7 @@ void convert_rows_s8(const TensorView& W, int64_t r0, int64_t nr, int8_t* dst, f
     std::vector<float> tmp(static_cast<size_t>(k));
     for (int64_t r = a; r < b; ++r) {
       dq(W.row(r0 + r), tmp.data(), k);
-      const float* t = tmp.data();
-      float amax = 0.0f;
-      for (int64_t c = 0; c < k; ++c) amax = std::max(amax, std::fabs(t[c]));
-      const float s = amax / 127.0f;
-      const float inv = s > 0.0f ? 1.0f / s : 0.0f;
-      int8_t* d = dst + r * k;
-      for (int64_t c = 0; c < k; ++c) d[c] = static_cast<int8_t>(round_i32(t[c] * inv));
-      scale[r] = s;
+      scale[r] = quantize_s8(tmp.data(), dst + r * k, k);
     }
   });
 }

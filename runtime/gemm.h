@@ -6,8 +6,9 @@
 //   OnednnBf16 — oneDNN matmul, bf16 × bf16 → f32: W rounded to bf16 once (cache) or per tile; X rounded to bf16.
 //   OnednnInt8 — oneDNN matmul, s8 × s8 → s32: W requantized to s8 with one scale per weight row (from its
 //                dequantized f32 values), X quantized to s8 with one scale per activation row; Y = s32·sx[i]·sw[j].
-// Auto picks the backend from a measured table (gemm_table.cpp, produced by bench/bench_gemm --table) keyed by
-// weight type, n, m and k; LATTE_GEMM=rows|sgemm|bf16|int8 forces one (ArgumentError if unknown).
+// Auto picks the backend from a measured table (gemm_table.cpp, from bench/bench_gemm's numbers) keyed by weight
+// type family, n, m·k and whether weights are cached; LATTE_GEMM=rows|sgemm|bf16|int8 forces one (ArgumentError if
+// unknown). F32 weights (the MoE router) never go to bf16/int8: their outputs choose experts.
 //
 // Weight conversion: by default converted per call, tile by tile (kTileRows weight rows at a time into a scratch
 // buffer that stays in cache), so memory use stays at the model's own size. With GemmContext(..., cache=true) (or
@@ -56,6 +57,11 @@ class GemmContext {
   bool caching() const;
   uint64_t cache_bytes() const;  // bytes held by cached converted weights
   void clear_cache();
+
+  // Auto may pick OnednnInt8 (default true; LATTE_GEMM_NO_INT8=1 sets false): int8 is the fastest backend from
+  // n ~ 32 but quantizes each activation row with a single scale (~1e-2 relative error on Gaussian data, more with
+  // outlier channels); with false, Auto uses bf16 (~3e-3) from bf16's own threshold and Rows below it.
+  void set_allow_int8(bool allow);
 
   // The backend Auto resolves to for this shape (after the LATTE_GEMM override).
   GemmBackend choose(DType type, int64_t n, int64_t m, int64_t k) const;

@@ -38,6 +38,7 @@ struct GemmContext::Impl {
   const ThreadPool& pool;
   bool cache;
   GemmBackend forced = GemmBackend::Auto;  // LATTE_GEMM
+  bool allow_int8 = true;                  // LATTE_GEMM_NO_INT8=1 / set_allow_int8(false)
 
   // Weight cache keyed by (data pointer, backend); guarded by mu.
   mutable std::mutex mu;
@@ -59,6 +60,10 @@ struct GemmContext::Impl {
 void convert_rows_f32(const TensorView& W, int64_t r0, int64_t nr, float* dst, const ThreadPool& pool);
 void convert_rows_bf16(const TensorView& W, int64_t r0, int64_t nr, uint16_t* dst, const ThreadPool& pool);
 void convert_rows_s8(const TensorView& W, int64_t r0, int64_t nr, int8_t* dst, float* scale, const ThreadPool& pool);
+// d[i] = bf16(x[i]), round to nearest even (same as f32_to_bf16, vectorizable). x and d must not overlap.
+void round_bf16(const float* x, uint16_t* d, int64_t k);
+// q[i] = round(x[i] / s) with s = max|x| / 127 (returned; 0 for an all-zero row). x and q must not overlap.
+float quantize_s8(const float* x, int8_t* q, int64_t k);
 // Converted copy of the whole weight for backend b, from the cache (built on first use; thread-safe).
 std::shared_ptr<const ConvertedWeight> cached_weight(GemmContext::Impl& c, const TensorView& W, GemmBackend b);
 
@@ -69,6 +74,6 @@ void gemm_onednn_int8(GemmContext::Impl& c, const TensorView& W, const float* X,
                       int64_t ldy);
 
 // Measured table (gemm_table.cpp): the backend for this shape on this machine class.
-GemmBackend gemm_table_lookup(DType type, int64_t n, int64_t m, int64_t k);
+GemmBackend gemm_table_lookup(DType type, int64_t n, int64_t m, int64_t k, bool cached, bool allow_int8);
 
 }  // namespace latte

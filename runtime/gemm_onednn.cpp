@@ -79,8 +79,7 @@ void gemm_onednn_bf16(GemmContext::Impl& c, const TensorView& W, const float* X,
   if (c.xbf16.size() < static_cast<size_t>(n * k)) c.xbf16.resize(static_cast<size_t>(n * k));
   uint16_t* xb = c.xbf16.data();
   c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
-    for (int64_t t = a; t < b; ++t)
-      for (int64_t i = 0; i < k; ++i) xb[t * k + i] = f32_to_bf16(X[t * ldx + i]);
+    for (int64_t t = a; t < b; ++t) round_bf16(X + t * ldx, xb + t * k, k);
   });
   OmpThreads omp(c.pool.size());
   if (W.type() == DType::BF16 && W.nb1 % 2 == 0) {
@@ -112,14 +111,7 @@ void gemm_onednn_int8(GemmContext::Impl& c, const TensorView& W, const float* X,
   float* sx = c.xscale.data();
   c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
     for (int64_t t = a; t < b; ++t) {
-      const float* x = X + t * ldx;
-      float amax = 0.0f;
-      for (int64_t i = 0; i < k; ++i) amax = std::max(amax, std::fabs(x[i]));
-      const float sc = amax / 127.0f, inv = sc > 0.0f ? 1.0f / sc : 0.0f;
-      // round to nearest even via the 1.5·2^23 trick (|x·inv| <= 127), vectorizable unlike std::lrintf
-      for (int64_t i = 0; i < k; ++i)
-        xq[t * k + i] = static_cast<int8_t>(static_cast<int32_t>(f32_bits(x[i] * inv + 12582912.0f)) - 0x4B400000);
-      sx[t] = sc;
+      sx[t] = quantize_s8(X + t * ldx, xq + t * k, k);
     }
   });
   const int64_t tile = c.cache ? m : std::min(m, gemm_tile_rows());

@@ -1,6 +1,14 @@
-// The measured backend table behind GemmBackend::Auto (see gemm.h). Rows come from bench/bench_gemm --table on the
-// dev machine (2 threads), per-call tile conversion (no cache). For each weight type: the smallest n from which
-// each faster backend wins. Types not listed use the row of the closest listed type (same block family).
+// The measured backend table behind GemmBackend::Auto (see gemm.h). Numbers from bench/bench_gemm on the dev machine
+// (AMD EPYC Zen 4, AVX-512 BF16/VNNI, no AMX; oneDNN 2.6.3 picks brg:avx512_core_bf16 / brg:avx512_core_vnni),
+// 1 thread, GFLOP/s by CPU time (the machine was shared, load 12-17), V2-Lite expert shapes (k=2048, m=1408 and
+// k=1408, m=2048). For each weight family: the smallest n from which a backend beats Latte's quantized kernels
+// (Rows, flat at ~70 GFLOP/s for Q4_K/Q8_0, ~58 for Q5_0), per-call tile conversion vs. a cached conversion:
+//                     per-call int8   per-call bf16   cached int8   cached bf16
+//   Q4_K (K-quants)   32 (83 vs 71)   64 (85 vs 72)   8 (170 vs 73)  8 (101 vs 73)
+//   Q8_0              64 (105 vs 70)  64 (81 vs 70)   8 (155 vs 65)  8 (77 vs 73)
+//   Q5_0 (32-blocks)  32 (82 vs 58)   64 (82 vs 59)   8 (241 vs 61)  8 (92 vs 61)
+// (at n = 32 Q8_0 down: int8 63.6 vs rows 65.0, so its int8 threshold is 64). F32 weights (the router): sgemm from
+// n = 8 (30.9 vs 29.2 GFLOP/s, exact f32; int8/bf16 are never chosen for F32 because router logits pick experts).
 #include <cstdint>
 
 #include "runtime/gemm_impl.h"
@@ -8,24 +16,24 @@
 namespace latte {
 namespace {
 
-struct Threshold {
-  DType type;
-  int64_t n_min;        // from this many rows of X on, use `backend` (rows below the first entry: Rows)
-  GemmBackend backend;
+struct Thresholds {
+  DType family;
+  int64_t int8, bf16;                // per-call conversion
+  int64_t int8_cached, bf16_cached;  // weights converted once
 };
 
-// PLACEHOLDER until measured; replaced by the table printed by bench_gemm --table.
-constexpr Threshold kTable[] = {
-    {DType::Q4_K, 16, GemmBackend::OnednnBf16},
-    {DType::Q8_0, 16, GemmBackend::OnednnBf16},
-    {DType::Q5_0, 16, GemmBackend::OnednnBf16},
+constexpr Thresholds kTable[] = {
+    {DType::Q4_K, 32, 64, 8, 8},
+    {DType::Q8_0, 64, 64, 8, 8},
+    {DType::Q5_0, 32, 64, 8, 8},
 };
+constexpr int64_t kF32SgemmMin = 8;
 
 DType family(DType t) {
   switch (t) {
     case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::IQ4_XS:
       return DType::Q4_K;
-    case DType::Q8_0: case DType::F16: case DType::BF16: case DType::F32:
+    case DType::Q8_0: case DType::F16: case DType::BF16:
       return DType::Q8_0;
     default:
       return DType::Q5_0;
@@ -34,16 +42,18 @@ DType family(DType t) {
 
 }  // namespace
 
-GemmBackend gemm_table_lookup(DType type, int64_t n, int64_t m, int64_t k) {
-  // Small weights: conversion and library overheads dominate; the quantized kernels win (measured below 256×256).
+GemmBackend gemm_table_lookup(DType type, int64_t n, int64_t m, int64_t k, bool cached, bool allow_int8) {
+  // Small weights: conversion and library overheads dominate; the quantized kernels win.
   if (m * k < 65536) return GemmBackend::Rows;
-  DType key = family(type);
-  for (const Threshold& t : kTable)
-    if (t.type == type) key = type;
-  GemmBackend best = GemmBackend::Rows;
-  for (const Threshold& t : kTable)  // entries of one type are in increasing n_min
-    if (t.type == key && n >= t.n_min) best = t.backend;
-  return best;
+  if (type == DType::F32) return n >= kF32SgemmMin ? GemmBackend::Sgemm : GemmBackend::Rows;
+  const DType f = family(type);
+  for (const Thresholds& t : kTable) {
+    if (t.family != f) continue;
+    if (allow_int8 && n >= (cached ? t.int8_cached : t.int8)) return GemmBackend::OnednnInt8;
+    if (n >= (cached ? t.bf16_cached : t.bf16)) return GemmBackend::OnednnBf16;
+    return GemmBackend::Rows;
+  }
+  return GemmBackend::Rows;
 }
 
 }  // namespace latte

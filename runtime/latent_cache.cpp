@@ -156,6 +156,44 @@ const float* LatentCache::rows_f32(int64_t layer, int64_t n, std::vector<float>&
   return out;
 }
 
+// k_pe storage: F32 rows keep it as f32 after c_kv, F16/BF16 rows in their type, Q8_0/Q4_H rows as f16 after
+// the quantized c_kv blocks.
+void LatentCache::read_k_pe(int64_t layer, int64_t pos, float* k_pe) const {
+  const uint8_t* row = raw(layer, pos);
+  switch (type_) {
+    case CacheType::F32: std::memcpy(k_pe, row + nkv_ * 4, static_cast<size_t>(rope_) * 4); return;
+    case CacheType::BF16: {
+      const auto* h = reinterpret_cast<const uint16_t*>(row) + nkv_;
+      for (int64_t i = 0; i < rope_; ++i) k_pe[i] = bf16_to_f32(h[i]);
+      return;
+    }
+    default: {
+      const size_t off = type_ == CacheType::F16 ? static_cast<size_t>(nkv_) * 2 : row_bytes_ - static_cast<size_t>(rope_) * 2;
+      const auto* h = reinterpret_cast<const uint16_t*>(row + off);
+      for (int64_t i = 0; i < rope_; ++i) k_pe[i] = fp16_to_f32(h[i]);
+      return;
+    }
+  }
+}
+
+void LatentCache::write_k_pe(int64_t layer, int64_t pos, const float* k_pe) {
+  uint8_t* row = raw(layer, pos);
+  switch (type_) {
+    case CacheType::F32: std::memcpy(row + nkv_ * 4, k_pe, static_cast<size_t>(rope_) * 4); return;
+    case CacheType::BF16: {
+      auto* h = reinterpret_cast<uint16_t*>(row) + nkv_;
+      for (int64_t i = 0; i < rope_; ++i) h[i] = f32_to_bf16(k_pe[i]);
+      return;
+    }
+    default: {
+      const size_t off = type_ == CacheType::F16 ? static_cast<size_t>(nkv_) * 2 : row_bytes_ - static_cast<size_t>(rope_) * 2;
+      auto* h = reinterpret_cast<uint16_t*>(row + off);
+      for (int64_t i = 0; i < rope_; ++i) h[i] = f32_to_fp16(k_pe[i]);
+      return;
+    }
+  }
+}
+
 void LatentCache::move_rows(int64_t dst, int64_t src, int64_t n) {
   if (n <= 0 || dst == src) return;
   for (auto& d : data_) std::memmove(d.data() + offset(dst), d.data() + offset(src), static_cast<size_t>(n) * row_bytes_);

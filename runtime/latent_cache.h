@@ -35,6 +35,9 @@ class LatentCache {
   // Rows [0, n) of `layer` as f32 [n][Nkv+R]: the storage itself for F32, otherwise converted into `scratch`
   // (in parallel on `pool` if given).
   const float* rows_f32(int64_t layer, int64_t n, std::vector<float>& scratch, const ThreadPool* pool) const;
+  // The k_pe part of a row alone (R floats), e.g. to re-rotate it after a shift without touching c_kv's bytes.
+  void read_k_pe(int64_t layer, int64_t pos, float* k_pe) const;
+  void write_k_pe(int64_t layer, int64_t pos, const float* k_pe);
   // Moves rows [src, src+n) to [dst, dst+n) (memmove semantics) in every layer.
   void move_rows(int64_t dst, int64_t src, int64_t n);
 

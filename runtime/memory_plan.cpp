@@ -175,7 +175,7 @@ MemoryPlan plan_memory(const MemoryNeeds& needs, const SystemMemory& sys) {
   p.sys = sys;
   p.available = sys.available();
   const uint64_t ws = needs.working_set();
-  const uint64_t per_ctx = needs.cache_bytes_per_token + needs.buffer_bytes_per_ctx;
+  const uint64_t per_ctx = (needs.cache_bytes_per_token + needs.buffer_bytes_per_ctx) * needs.sessions();
   if (p.available == 0) {  // unknown (no /proc): nothing to say, do not block
     p.fit = MemoryFit::InRam;
     p.max_ctx = needs.n_ctx;
@@ -183,7 +183,7 @@ MemoryPlan plan_memory(const MemoryNeeds& needs, const SystemMemory& sys) {
   }
   // Largest context that fits in 90 % of what is available (rounded down to 256 tokens), as a -c suggestion.
   const uint64_t usable = p.available / 10 * 9;
-  const uint64_t fixed = needs.buffer_bytes_fixed + needs.owned_weight_bytes;
+  const uint64_t fixed = needs.buffer_bytes_fixed * needs.sessions() + needs.owned_weight_bytes;
   if (per_ctx > 0 && usable > fixed) {
     uint64_t m = (usable - fixed) / per_ctx;
     if (m >= 256) m = m / 256 * 256;
@@ -218,9 +218,10 @@ MemoryPlan plan_memory(const MemoryNeeds& needs, const SystemMemory& sys) {
   return p;
 }
 
-MemoryNeeds memory_needs(const Model& model, const SessionParams& sp) {
+MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sessions) {
   const Hparams& hp = model.hparams();
   MemoryNeeds n;
+  n.n_sessions = std::max(n_sessions, 1);
   n.file_bytes = model.file().file_size();
   n.active_bytes_per_token = model.active_bytes_per_token();
   for (const auto& L : model.weights().layers) {
@@ -259,8 +260,8 @@ MemoryNeeds memory_needs(const Model& model, const SessionParams& sp) {
   return n;
 }
 
-MemoryPlan plan_memory(const Model& model, const SessionParams& sp) {
-  return plan_memory(memory_needs(model, sp), read_system_memory());
+MemoryPlan plan_memory(const Model& model, const SessionParams& sp, int n_sessions) {
+  return plan_memory(memory_needs(model, sp, n_sessions), read_system_memory());
 }
 
 namespace {
@@ -279,7 +280,9 @@ std::string available_text(const MemoryPlan& p) {
 
 std::string working_set_text(const MemoryNeeds& n) {
   std::string s = "working set " + format_bytes(n.working_set()) + " (latent cache " + format_bytes(n.cache_bytes()) +
-                  " for n_ctx " + std::to_string(n.n_ctx) + " + buffers " + format_bytes(n.buffer_bytes());
+                  " for n_ctx " + std::to_string(n.n_ctx);
+  if (n.sessions() > 1) s += " x " + std::to_string(n.sessions()) + " sessions";
+  s += " + buffers " + format_bytes(n.buffer_bytes());
   if (n.owned_weight_bytes) s += " + repacked weights " + format_bytes(n.owned_weight_bytes);
   return s + ")";
 }
@@ -309,8 +312,9 @@ std::string describe(const MemoryPlan& p) {
 void check_memory(const MemoryPlan& p) {
   if (p.fit != MemoryFit::TooLarge) return;
   const MemoryNeeds& n = p.needs;
-  std::string msg = "latent cache for n_ctx " + std::to_string(n.n_ctx) + " needs " + format_bytes(n.cache_bytes()) +
-                    " (+ " + format_bytes(n.buffer_bytes()) + " buffers";
+  std::string msg = "latent cache for n_ctx " + std::to_string(n.n_ctx);
+  if (n.sessions() > 1) msg += " x " + std::to_string(n.sessions()) + " sessions";
+  msg += " needs " + format_bytes(n.cache_bytes()) + " (+ " + format_bytes(n.buffer_bytes()) + " buffers";
   if (n.owned_weight_bytes) msg += " + " + format_bytes(n.owned_weight_bytes) + " repacked weights";
   msg += "), only " + format_bytes(p.available) + " available";
   if (p.sys.cgroup_limit) msg += " (cgroup limit " + format_bytes(p.sys.cgroup_limit) + ")";
@@ -337,6 +341,11 @@ std::string mlock_error_message(const std::string& what, size_t bytes, int err, 
 
 void lock_mapping(const void* addr, size_t bytes, const std::string& what) {
   if (bytes == 0 || addr == nullptr) return;
+  const SystemMemory sys = read_system_memory();
+  if (const uint64_t avail = sys.available(); avail > 0 && bytes > avail)
+    throw ResourceError(what + ": --mlock of " + format_bytes(bytes) + " refused: only " + format_bytes(avail) +
+                        " available" + (sys.cgroup_limit ? " (cgroup limit " + format_bytes(sys.cgroup_limit) + ")" : "") +
+                        "; run without --mlock (weights are then paged from the file)");
   if (::mlock(addr, bytes) == 0) return;
   const int err = errno;
   rlimit rl{};

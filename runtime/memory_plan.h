@@ -45,12 +45,16 @@ struct MemoryNeeds {
   uint64_t routed_bytes_total = 0;      // all routed-expert bytes (0 for a dense model)
   uint64_t routed_bytes_per_token = 0;  // the routed share of active_bytes_per_token
   uint64_t owned_weight_bytes = 0;      // weights copied into anonymous memory (repack arena); part of the working set
-  int64_t n_ctx = 0;                    // effective context (tokens)
+  int64_t n_ctx = 0;                    // effective context (tokens) of each session
+  int n_sessions = 1;                   // concurrent sessions, each with its own cache and buffers
   uint64_t cache_bytes_per_token = 0;   // latent cache bytes per token (all layers)
   uint64_t buffer_bytes_fixed = 0;      // scratch independent of n_ctx (activations, logits, overhead)
   uint64_t buffer_bytes_per_ctx = 0;    // scratch growing with n_ctx (f32 copy of a layer's cache rows, scores)
-  uint64_t cache_bytes() const { return cache_bytes_per_token * static_cast<uint64_t>(n_ctx); }
-  uint64_t buffer_bytes() const { return buffer_bytes_fixed + buffer_bytes_per_ctx * static_cast<uint64_t>(n_ctx); }
+  uint64_t sessions() const { return n_sessions > 0 ? static_cast<uint64_t>(n_sessions) : 1; }
+  uint64_t cache_bytes() const { return cache_bytes_per_token * static_cast<uint64_t>(n_ctx) * sessions(); }
+  uint64_t buffer_bytes() const {
+    return (buffer_bytes_fixed + buffer_bytes_per_ctx * static_cast<uint64_t>(n_ctx)) * sessions();
+  }
   uint64_t working_set() const { return cache_bytes() + buffer_bytes() + owned_weight_bytes; }
 };
 
@@ -70,10 +74,11 @@ struct MemoryPlan {
 // Pure: classifies `needs` against `sys`. Never throws.
 MemoryPlan plan_memory(const MemoryNeeds& needs, const SystemMemory& sys);
 // Fills MemoryNeeds from a loaded model (mapping only: Model::load does not read the weights) and the session
-// settings (n_ctx clamped like Session does, cache type, n_batch, n_threads), then plans against
-// read_system_memory(). Throws ArgumentError for an unusable cache type / n_ctx (like Session would).
-MemoryNeeds memory_needs(const Model& model, const SessionParams& sp);
-MemoryPlan plan_memory(const Model& model, const SessionParams& sp);
+// settings (n_ctx clamped like Session does, cache type, n_batch, n_threads) for `n_sessions` concurrent sessions
+// (serve --parallel), then plans against read_system_memory(). Throws ArgumentError for an unusable cache type /
+// n_ctx (like Session would).
+MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sessions = 1);
+MemoryPlan plan_memory(const Model& model, const SessionParams& sp, int n_sessions = 1);
 
 // Human-readable summary, one line per fact, e.g.
 //   "memory: model 5.3 MiB mapped, working set 3.1 MiB (latent cache 1.0 MiB for n_ctx 4096 + buffers 2.1 MiB);
@@ -87,9 +92,10 @@ void check_memory(const MemoryPlan& p);
 // "1.5 GiB", "12.0 MiB", "512 B" (binary units, one decimal).
 std::string format_bytes(uint64_t bytes);
 
-// mlock()s [addr, addr+bytes) (--mlock). Throws ResourceError naming `what`, the size and the cause: the
-// RLIMIT_MEMLOCK soft/hard limits for EPERM/ENOMEM/EAGAIN with the remedy (ulimit -l / CAP_IPC_LOCK / memlock in
-// limits.conf). bytes == 0 does nothing.
+// mlock()s [addr, addr+bytes) (--mlock). First refuses (ResourceError) a lock larger than the available memory
+// (locking it would push the process into an OOM kill); then throws ResourceError naming `what`, the size and the
+// cause: the RLIMIT_MEMLOCK soft/hard limits for EPERM/ENOMEM/EAGAIN with the remedy (ulimit -l / CAP_IPC_LOCK /
+// memlock in limits.conf). bytes == 0 does nothing. Undo with munlock() or by unmapping.
 void lock_mapping(const void* addr, size_t bytes, const std::string& what);
 // Message lock_mapping() would throw for errno `err` (exposed for tests). limits: RLIMIT_MEMLOCK soft/hard
 // (RLIM_INFINITY shown as "unlimited").

@@ -116,14 +116,16 @@ void Session::shift(int keep, int discard) {
     throw ArgumentError("shift: invalid keep " + std::to_string(keep) + " / discard " + std::to_string(discard) +
                         " for " + std::to_string(n_past) + " cached tokens");
   const Hparams& hp = s.model->hparams();
-  const int64_t Nkv = hp.kv_lora_rank;
-  std::vector<float> row(static_cast<size_t>(s.cache.width())), cs(static_cast<size_t>(hp.qk_rope));
-  s.fs.rope.cos_sin(-discard, cs.data());  // rotating by -discard positions moves k_pe from p to p - discard
+  // Move the rows' bytes (c_kv is position-free and keeps its exact stored bytes), then rotate each moved k_pe by
+  // -discard positions, from p to p - discard.
+  s.cache.move_rows(keep, keep + discard, n_past - keep - discard);
+  std::vector<float> kpe(static_cast<size_t>(hp.qk_rope)), cs(static_cast<size_t>(hp.qk_rope));
+  s.fs.rope.cos_sin(-discard, cs.data());
   for (int64_t il = 0; il < hp.n_layer; ++il) {
-    for (int64_t p = keep + discard; p < n_past; ++p) {
-      s.cache.read(il, p, row.data());
-      s.fs.rope.rotate(row.data() + Nkv, cs.data());
-      s.cache.write(il, p - discard, row.data(), row.data() + Nkv);
+    for (int64_t p = keep; p < n_past - discard; ++p) {
+      s.cache.read_k_pe(il, p, kpe.data());
+      s.fs.rope.rotate(kpe.data(), cs.data());
+      s.cache.write_k_pe(il, p, kpe.data());
     }
   }
   s.hist.erase(s.hist.begin() + keep, s.hist.begin() + keep + discard);

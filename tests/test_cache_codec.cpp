@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "quant/hadamard.h"
@@ -78,7 +79,8 @@ TEST_CASE("cache codec encode/decode error bounds") {
     const int64_t R = nkv == 64 ? 16 : 64, W = nkv + R;
     for (CacheType t : kTypes) {
       CAPTURE(nkv);
-      CAPTURE(cache_type_name(t));
+      const std::string tname = cache_type_name(t);
+        CAPTURE(tname);
       const CacheCodec c(t, nkv, R);
       const int rows = 64;
       double err2 = 0.0, ref2 = 0.0, max_rel_pe = 0.0;
@@ -104,11 +106,10 @@ TEST_CASE("cache codec encode/decode error bounds") {
       const double rel = std::sqrt(err2 / ref2);
       // Relative RMS error of c_kv, and worst k_pe error relative to the row's largest k_pe value.
       const double bound = t == CacheType::F32 ? 0.0 : t == CacheType::F16 ? 5e-4 : t == CacheType::BF16 ? 4e-3
-                         : t == CacheType::Q8_0 ? 1e-2 : 0.12;
+                         : t == CacheType::Q8_0 ? 1.5e-2 : 0.10;
       const double pe_bound = t == CacheType::F32 ? 0.0 : t == CacheType::BF16 ? 4e-3 : t == CacheType::Q4_H ? 4.1e-3 : 1e-3;
       CHECK(rel <= bound);
       CHECK(max_rel_pe <= pe_bound);
-      MESSAGE(cache_type_name(t) << " nkv " << nkv << ": c_kv relative RMS error " << rel);
     }
   }
 }
@@ -120,7 +121,8 @@ TEST_CASE("cache_attention matches f32 attention over the decoded rows") {
     for (CacheType t : kTypes) {
       for (bool simd : {true, false}) {
         CAPTURE(nkv);
-        CAPTURE(cache_type_name(t));
+        const std::string tname = cache_type_name(t);
+        CAPTURE(tname);
         CAPTURE(simd);
         const CacheCodec c(t, nkv, R, simd);
         std::vector<uint8_t> rows(c.row_bytes() * n_rows);

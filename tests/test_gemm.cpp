@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -157,6 +158,14 @@ TEST_CASE("gemm rejects bad shapes and parses backend names") {
   CHECK(parse_gemm_backend("bf16", b));
   CHECK(b == GemmBackend::OnednnBf16);
   CHECK_FALSE(parse_gemm_backend("amx", b));
-  // The table: tiny weights always go to the quantized kernels.
-  CHECK(ctx.choose(DType::Q4_K, 512, 16, 256) == GemmBackend::Rows);
+  // The table: tiny weights always go to the quantized kernels; one row to the quantized kernels; F32 weights never
+  // to a reduced-precision backend; without int8, large n goes to bf16.
+  if (!std::getenv("LATTE_GEMM")) {
+    CHECK(ctx.choose(DType::Q4_K, 512, 16, 256) == GemmBackend::Rows);
+    CHECK(ctx.choose(DType::Q4_K, 1, 1408, 2048) == GemmBackend::Rows);
+    CHECK(ctx.choose(DType::F32, 512, 64, 2048) == GemmBackend::Sgemm);
+    CHECK(ctx.choose(DType::F32, 1, 64, 2048) == GemmBackend::Rows);
+    ctx.set_allow_int8(false);
+    CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnBf16);
+  }
 }

@@ -517,6 +517,21 @@ TEST_CASE("session: context shift re-rotates k_pe (layer-0 latents equal a fresh
   // The shifted session keeps generating.
   s.eval(std::vector<int32_t>{280});
   CHECK(s.n_past() == 7);
+  // Every cache type shifts its own storage (k_pe re-rotated in place): next-token logits stay within the type's
+  // tolerance of the f32 shifted session.
+  const int64_t V = m->hparams().n_vocab;
+  auto [lo, hi] = min_max(s.logits().data(), V);
+  for (auto [ct, tol] : {std::pair{CacheType::F16, 5e-3}, std::pair{CacheType::BF16, 3e-2},
+                         std::pair{CacheType::Q8_0, 6e-2}, std::pair{CacheType::Q4_H, 2e-1}}) {
+    Session q(m, session_params(ct));
+    q.eval(full);
+    q.shift(1, 4);
+    q.eval(std::vector<int32_t>{280});
+    double d = 0;
+    for (int64_t i = 0; i < V; ++i) d = std::max(d, static_cast<double>(std::fabs(q.logits()[i] - s.logits()[i])));
+    MESSAGE("shift with cache " << std::string(cache_type_name(ct)) << ": max|diff|/spread " << d / (hi - lo));
+    CHECK(d <= tol * (hi - lo));
+  }
 }
 
 TEST_CASE("model load errors: another architecture is unsupported") {

@@ -167,6 +167,23 @@ TEST_CASE("plan: working set too large -> ResourceError with numbers and a -c su
   CHECK(p.max_ctx == 0);
   CHECK_THROWS_AS(check_memory(p), ResourceError);
 
+  // Several sessions (serve --parallel) multiply the cache and buffers; the -c suggestion shrinks accordingly.
+  MemoryNeeds four = big_moe_needs(16384);
+  MemoryNeeds one = four;
+  four.n_sessions = 4;
+  CHECK(four.cache_bytes() == 4 * one.cache_bytes());
+  CHECK(four.buffer_bytes() == 4 * one.buffer_bytes());
+  MemoryPlan p1 = plan_memory(one, sys), p4 = plan_memory(four, sys);
+  CHECK(p1.fit != MemoryFit::TooLarge);
+  CHECK(p4.max_ctx < p1.max_ctx / 3);
+  if (p4.fit == MemoryFit::TooLarge) {
+    try {
+      check_memory(p4);
+    } catch (const ResourceError& e) {
+      CHECK(std::string(e.what()).find("x 4 sessions") != std::string::npos);
+    }
+  }
+
   // Unknown system memory never blocks.
   p = plan_memory(n, SystemMemory{});
   CHECK(p.fit == MemoryFit::InRam);
@@ -200,8 +217,22 @@ TEST_CASE("memory_needs of the tiny model match a real Session") {
   CHECK(memory_needs(*model, sp).n_ctx == model->hparams().n_ctx_train);
   // The tiny model fits on any test machine.
   MemoryPlan p = plan_memory(*model, SessionParams{});
+  MESSAGE(describe(p));
   CHECK(p.fit == MemoryFit::InRam);
   CHECK_NOTHROW(check_memory(p));
+  // Locking the tiny model's mapping works (or fails with the RLIMIT_MEMLOCK message, never silently).
+  try {
+    lock_mapping(model->file().base(), model->file().file_size(), "tiny");
+    munlock(model->file().base(), model->file().file_size());
+  } catch (const ResourceError& e) {
+    CHECK(std::string(e.what()).find("RLIMIT_MEMLOCK") != std::string::npos);
+  }
+  // A lock larger than the available memory is refused before mlock() is tried.
+  const uint64_t avail = read_system_memory().available();
+  if (avail > 0 && avail < (uint64_t(1) << 46)) {
+    CHECK_THROWS_WITH_AS(lock_mapping(model->file().base(), avail + GiB, "huge"),
+                         doctest::Contains("refused: only"), ResourceError);
+  }
 }
 
 TEST_CASE("mlock errors name RLIMIT_MEMLOCK and the remedy") {
