@@ -1,8 +1,11 @@
 // Read-bandwidth probe: a multi-threaded streaming read over a buffer much larger than the last-level cache,
 // run in-process (same threads as the model), repeated; the median is the roofline `latte bench` compares to.
-// The read itself is KernelTable::stream_read of the best ISA (full-width vector loads, eight accumulators), so
-// the probe reads as fast as the core can issue loads; a scalar word-at-a-time sum understated the machine by
-// up to ~2x at 1 thread. This header stays portable (no intrinsics): the ISA code lives in quant/isa.
+// The read itself is KernelTable::stream_read of the best ISA (full-width vector loads, eight accumulators, the
+// same load width as the gemv kernels), so the probe is never limited by load issue rate. Measured on the 2-core
+// Zen 4 dev VM (1 thread, 512 MiB, thread CPU time): the former 64-bit-word loop (which GCC -O3 vectorises to
+// SSE2) and this kernel both read ~19-21 GB/s there, i.e. the old probe was not measurably low on that machine;
+// wall-clock figures on a loaded machine are dominated by CPU contention, not by the probe's loop.
+// This header stays portable (no intrinsics): the ISA code lives in quant/isa.
 // Header-only (bench/*.cpp are executables; this is shared by `latte bench` and its test).
 // Units: bytes and GB/s (1 GB = 1e9 bytes). Not re-entrant (uses the pool's team).
 #pragma once

@@ -278,6 +278,7 @@ class Chat {
     gp.context_shift = true;
     gp.n_keep = std::min(n_keep(), session_->n_ctx() / 2);
     gp.sampler = o_.sampler.p;
+    gp.render_special = true;  // the reasoning splitter must see </think> even where it is a CONTROL token
 
     ReasoningSplitter split(chat_format_opens_think(format_));
     bool in_reasoning = false;

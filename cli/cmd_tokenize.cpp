@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/session_options.h"
 #include "formats/gguf.h"
 #include "runtime/error.h"
 #include "runtime/tokenizer.h"
@@ -77,6 +78,7 @@ int run(const TokenizeOptions& o) {
   } else if (!o.have_text) {
     throw ArgumentError("give --text, --file or --ids");
   }
+  require_utf8(text, o.file.empty() ? "--text" : "--file");
   auto ids = tok->encode(text, !o.no_bos, o.special);
   if (o.json) {
     nlohmann::json j;

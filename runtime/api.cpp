@@ -464,6 +464,7 @@ latte_status latte_generate(latte_session* session, const int32_t* prompt, size_
     gp.context_shift = p.context_shift;
     gp.n_keep = p.n_keep;
     gp.sampler = to_cpp(p.sampler);
+    gp.render_special = p.split_reasoning;  // think tags must reach the splitter even if they are CONTROL tokens
 
     std::vector<int32_t> ids(prompt, prompt + n_prompt);
     const bool split = p.split_reasoning;

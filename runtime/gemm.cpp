@@ -44,8 +44,8 @@ bool gemm_backend_available(GemmBackend b) { return b != GemmBackend::Auto; }
 GemmContext::GemmContext(const KernelTable& kt, const ThreadPool& pool, bool cache)
     : impl_(std::make_unique<Impl>(kt, pool, cache)) {
   if (const char* env = std::getenv("LATTE_GEMM_CACHE"); env && *env && std::string(env) != "0") impl_->cache = true;
-  if (const char* env = std::getenv("LATTE_GEMM_NO_INT8"); env && *env && std::string(env) != "0")
-    impl_->allow_int8 = false;
+  if (const char* env = std::getenv("LATTE_GEMM_INT8"); env && *env && std::string(env) != "0")
+    impl_->allow_int8 = true;
   if (const char* env = std::getenv("LATTE_GEMM"); env && *env) {
     if (!parse_gemm_backend(env, impl_->forced))
       throw ArgumentError(std::string("LATTE_GEMM=") + env + ": unknown GEMM backend (auto, rows, sgemm, bf16, int8)");

@@ -38,7 +38,7 @@ struct GemmContext::Impl {
   const ThreadPool& pool;
   bool cache;
   GemmBackend forced = GemmBackend::Auto;  // LATTE_GEMM
-  bool allow_int8 = true;                  // LATTE_GEMM_NO_INT8=1 / set_allow_int8(false)
+  bool allow_int8 = false;                 // LATTE_GEMM_INT8=1 / set_allow_int8(true)
 
   // Weight cache keyed by (data pointer, backend); guarded by mu.
   mutable std::mutex mu;

@@ -9,6 +9,7 @@
 //   Q5_0 (32-blocks)  32 (82 vs 58)   64 (82 vs 59)   8 (241 vs 61)  8 (92 vs 61)
 // (at n = 32 Q8_0 down: int8 63.6 vs rows 65.0, so its int8 threshold is 64). F32 weights (the router): sgemm from
 // n = 8 (30.9 vs 29.2 GFLOP/s, exact f32; int8/bf16 are never chosen for F32 because router logits pick experts).
+// int8 columns apply only where the context allows int8 (GemmContext::set_allow_int8, off by default).
 #include <cstdint>
 
 #include "runtime/gemm_impl.h"

@@ -92,7 +92,7 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
       break;
     }
     r.tokens.push_back(next);
-    emit(stops.push(utf8::sanitize(utf8_stream.push(tok.token_bytes(next)))));
+    emit(stops.push(utf8::sanitize(utf8_stream.push(tok.token_bytes(next, p.render_special)))));
     if (stops.stopped()) {
       r.reason = StopReason::StopString;
       break;

@@ -19,6 +19,9 @@ struct GenerateParams {
   bool context_shift = true;      // when full: drop oldest tokens after n_keep and continue
   int n_keep = 0;                 // tokens never discarded by a shift (e.g. BOS + system prompt)
   SamplerParams sampler;
+  // Render CONTROL tokens' text into the stream (so chat's reasoning splitter and stop strings can see tags such as
+  // </think> when a vocabulary marks them CONTROL). End-of-generation tokens are never rendered.
+  bool render_special = false;
   // Optional: polled between prompt micro-batches and before each token; true stops with StopReason::Cancelled
   // (e.g. Ctrl-C, a closed HTTP connection). Called on the generating thread.
   std::function<bool()> cancel;

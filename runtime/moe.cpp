@@ -90,6 +90,36 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
   else std::fill(y, y + n * E, 0.0f);
   // Routed sum accumulated separately so that y = routed + shared is summed in the reference order.
   std::vector<float> routed(static_cast<size_t>(n * E), 0.0f);
+  if (n == 1) {
+    // Decode: the K selected experts share the input; each projection runs as one product over K matrices
+    // (one parallel region instead of K), in ascending expert order like the batched path.
+    std::vector<int32_t> sel(s.idx.begin(), s.idx.begin() + K);
+    std::vector<float> wsel(static_cast<size_t>(K));
+    std::vector<int64_t> order(static_cast<size_t>(K));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sel[a] < sel[b]; });
+    std::vector<int32_t> mats(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+      mats[static_cast<size_t>(k)] = sel[static_cast<size_t>(order[static_cast<size_t>(k)])];
+      wsel[static_cast<size_t>(k)] = s.wts[static_cast<size_t>(order[static_cast<size_t>(k)])];
+    }
+    const int64_t Fe = w.ffn_gate_exps.ne[1];
+    s.ffn.g.resize(static_cast<size_t>(K * Fe));
+    s.ffn.u.resize(static_cast<size_t>(K * Fe));
+    s.yg.resize(static_cast<size_t>(K * E));
+    ops.matmul_3d(w.ffn_gate_exps, x, E, 0, s.ffn.g.data(), Fe, Fe, 1, mats.data(), K);
+    ops.matmul_3d(w.ffn_up_exps, x, E, 0, s.ffn.u.data(), Fe, Fe, 1, mats.data(), K);
+    silu_mul(s.ffn.g.data(), s.ffn.u.data(), K * Fe);
+    ops.matmul_3d(w.ffn_down_exps, s.ffn.g.data(), Fe, Fe, s.yg.data(), E, E, 1, mats.data(), K);
+    for (int64_t k = 0; k < K; ++k) {
+      const float wt = wsel[static_cast<size_t>(k)];
+      const float* src = s.yg.data() + k * E;
+      for (int64_t j = 0; j < E; ++j) routed[static_cast<size_t>(j)] += wt * src[j];
+    }
+    if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
+    for (int64_t i = 0; i < E; ++i) y[i] += routed[static_cast<size_t>(i)];
+    return;
+  }
   for (int64_t e = 0; e < X; ++e) {
     const auto& list = s.by_expert[static_cast<size_t>(e)];
     const int64_t m = static_cast<int64_t>(list.size());

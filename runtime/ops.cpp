@@ -77,8 +77,8 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
 }
 
 void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
-                    int64_t n_tok) {
-  const int64_t M = W.ne[2];
+                    int64_t n_tok, const int32_t* mats, int64_t n_mats) {
+  const int64_t M = mats ? n_mats : W.ne[2];
   if (n_tok <= 0 || M <= 0) return;
   const int64_t n = W.ne[0], n_out = W.ne[1];
   const uint32_t wid = static_cast<uint32_t>(W.type());
@@ -127,7 +127,7 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t m = i / nblk, rb = (i % nblk) * kBlock;
       const int64_t nr = std::min(kBlock, n_out - rb);
-      const uint8_t* w = W.row(rb, m);
+      const uint8_t* w = W.row(rb, mats ? mats[m] : m);
       for (int64_t t = 0; t < n_tok; ++t) {
         const uint8_t* a = act + static_cast<size_t>(m) * act_ms + static_cast<size_t>(t) * act_ts;
         float* y = Y + m * ys + t * ldy + rb;

@@ -41,8 +41,10 @@ class Ops {
   void matvec(const TensorView& W, const float* x, float* y) { matmul(W, x, W.ne[0], y, W.ne[1], 1); }
   // One product per matrix of a 3-D view, in a single parallel region (per-head attention matrices):
   // Y + m*ys [t][r] = Σ_i W_m[r][i]·(X + m*xs)[t][i] for m < W.ne[2].
+  // `mats` (optional, n_mats entries) selects which matrices take part, in that order (product k uses matrix
+  // mats[k] with input X + k*xs and output Y + k*ys): the selected experts of a decode step in one region.
   void matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
-                 int64_t n_tok);
+                 int64_t n_tok, const int32_t* mats = nullptr, int64_t n_mats = 0);
 
   // Float helpers from the kernel table (scalar fallbacks if the table has none).
   float dot(int64_t n, const float* a, const float* b) const;

@@ -46,7 +46,7 @@ int32_t argmax(std::span<const float> logits) {
 
 Sampler::Sampler(const SamplerParams& p) : p_(p), rng_(p.seed) {
   if (!(p.top_p >= 0.0f) || p.top_p > 1.0f) throw ArgumentError("sampler: top_p must be in [0, 1], got " + std::to_string(p.top_p));
-  if (p.min_p < 0.0f || p.min_p > 1.0f) throw ArgumentError("sampler: min_p must be in [0, 1], got " + std::to_string(p.min_p));
+  if (!(p.min_p >= 0.0f) || p.min_p > 1.0f) throw ArgumentError("sampler: min_p must be in [0, 1], got " + std::to_string(p.min_p));
   if (p.top_k < 0) throw ArgumentError("sampler: top_k must be >= 0, got " + std::to_string(p.top_k));
   if (!(p.repeat_penalty > 0.0f)) throw ArgumentError("sampler: repeat_penalty must be > 0, got " + std::to_string(p.repeat_penalty));
   if (std::isnan(p.temp)) throw ArgumentError("sampler: temperature is NaN");

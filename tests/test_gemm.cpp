@@ -159,13 +159,15 @@ TEST_CASE("gemm rejects bad shapes and parses backend names") {
   CHECK(b == GemmBackend::OnednnBf16);
   CHECK_FALSE(parse_gemm_backend("amx", b));
   // The table: tiny weights always go to the quantized kernels; one row to the quantized kernels; F32 weights never
-  // to a reduced-precision backend; without int8, large n goes to bf16.
-  if (!std::getenv("LATTE_GEMM")) {
+  // to a reduced-precision backend; large n to bf16, or int8 where allowed.
+  if (!std::getenv("LATTE_GEMM") && !std::getenv("LATTE_GEMM_INT8")) {
     CHECK(ctx.choose(DType::Q4_K, 512, 16, 256) == GemmBackend::Rows);
     CHECK(ctx.choose(DType::Q4_K, 1, 1408, 2048) == GemmBackend::Rows);
     CHECK(ctx.choose(DType::F32, 512, 64, 2048) == GemmBackend::Sgemm);
     CHECK(ctx.choose(DType::F32, 1, 64, 2048) == GemmBackend::Rows);
-    ctx.set_allow_int8(false);
-    CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnBf16);
+    CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnBf16);  // int8 is opt-in
+    ctx.set_allow_int8(true);
+    CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnInt8);
+    CHECK(ctx.choose(DType::F32, 512, 1408, 2048) == GemmBackend::Sgemm);
   }
 }

@@ -106,6 +106,7 @@ TEST_CASE("plan: weights larger than RAM page from the mapped file") {
   CHECK(p.disk_bytes_per_token < n.active_bytes_per_token);
   CHECK_NOTHROW(check_memory(p));
   const std::string d = describe(p);
+  MESSAGE(d);
   CHECK(d.find("paged in from the mapped file") != std::string::npos);
   CHECK(d.find("from disk") != std::string::npos);
 
@@ -145,7 +146,7 @@ TEST_CASE("plan: working set too large -> ResourceError with numbers and a -c su
   } catch (const ResourceError& e) {
     msg = e.what();
   }
-  INFO(msg);
+  MESSAGE(msg);
   CHECK(msg.find("latent cache for n_ctx 163840 needs 10.7 GiB") == 0);
   CHECK(msg.find("only 6.2 GiB available") != std::string::npos);
   CHECK(msg.find("use -c " + std::to_string(p.max_ctx)) != std::string::npos);
