@@ -87,6 +87,7 @@ int bench(BenchOptions& o) {
   SessionOptions so = o.session;
   so.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen);
   SessionParams sp = so.session_params();
+  check_memory_before_sessions(*model, sp);
   Session s(model, sp);
   if (s.n_ctx() < so.n_ctx)
     throw ArgumentError("depth + max(-p, -n) = " + std::to_string(so.n_ctx) + " exceeds the model's context (" +

@@ -56,6 +56,7 @@ class Chat {
     model_ = Model::load(o.session.model_params());
     format_ = o.chat_format.empty() ? detect_chat_format(model_->chat_template())
                                     : chat_format_from_name(o.chat_format);
+    check_memory_before_sessions(*model_, o.session.session_params());
     session_ = std::make_unique<Session>(model_, o.session.session_params());
     Sampler validate(o.sampler.p);  // reject bad sampler flags (e.g. --temp nan) before the first turn
     if (!o.system.empty()) messages_.push_back({"system", o.system});

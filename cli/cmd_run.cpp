@@ -47,6 +47,7 @@ int run(RunOptions& o) {
   Sampler check(o.sampler.p);  // validates sampler flags before the (slow) model load
 
   auto model = Model::load(o.session.model_params());
+  check_memory_before_sessions(*model, sp);
   Session session(model, sp);
   std::vector<int32_t> ids = model->tokenizer().encode(prompt, /*add_bos=*/true, /*parse_special=*/!o.no_special);
   if (int64_t(ids.size()) > session.n_ctx())

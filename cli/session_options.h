@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "runtime/error.h"
+#include "runtime/memory_plan.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "runtime/utf8.h"
@@ -22,6 +23,7 @@ struct SessionOptions {
   std::string cache_type = "f16";
   std::string expert_groups;  // "N,K" or "0" (disable); "" = from the file
   std::string isa;            // "" = best for this CPU
+  bool mlock = false;         // lock the mapped weights in RAM
 
   void add(CLI::App& sub, bool with_ctx = true) {
     add_model_options(sub, model);
@@ -31,12 +33,14 @@ struct SessionOptions {
     sub.add_option("--expert-groups", expert_groups,
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
     sub.add_option("--isa", isa, "kernel ISA: scalar, avx2, avx512 (default: best for this CPU)");
+    sub.add_flag("--mlock", mlock, "lock the model's weights in RAM (fails clearly if RLIMIT_MEMLOCK is too low)");
   }
 
   ModelParams model_params() const {
     ModelParams mp;
     mp.path = model.model;
     mp.isa = isa;
+    mp.mlock = mlock;
     if (!expert_groups.empty()) {
       int n = -1, k = -1;
       char comma = 0, extra = 0;
@@ -85,6 +89,15 @@ inline std::string read_text_file(const std::string& path, const char* what) {
   ss << in.rdbuf();
   if (in.bad()) throw IoError(std::string(what) + ": read error on '" + path + "'");
   return ss.str();
+}
+
+// Compares the model's mapping and the sessions' working set with the memory available before any session is
+// allocated: throws ResourceError (with a -c that would fit) when the working set cannot fit, and says on stderr
+// what will happen when the weights will be paged from the mapped file.
+inline void check_memory_before_sessions(const Model& model, const SessionParams& sp, int n_sessions = 1) {
+  MemoryPlan plan = plan_memory(model, sp, n_sessions);
+  check_memory(plan);
+  if (plan.fit != MemoryFit::InRam) std::fprintf(stderr, "latte: %s\n", describe(plan).c_str());
 }
 
 // ArgumentError naming the byte offset of the first invalid UTF-8 sequence.

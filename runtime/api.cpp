@@ -19,6 +19,7 @@
 #include "runtime/error.h"
 #include "runtime/generate.h"
 #include "runtime/sampler.h"
+#include "runtime/memory_plan.h"
 #include "runtime/session.h"
 #include "runtime/tokenizer.h"
 
@@ -331,6 +332,7 @@ latte_status latte_session_create(latte_model* model, const latte_session_params
     sp.cache_type = latte::CacheType(int(p.cache_type));
     auto h = std::make_unique<latte_session>();
     h->model = model->model;
+    latte::check_memory(latte::plan_memory(*h->model, sp));  // ResourceError before allocating the cache
     h->session = std::make_unique<latte::Session>(h->model, sp);
     *out = h.release();
     return LATTE_OK;
