@@ -191,41 +191,46 @@ void CacheCodec::rotate(float* v) const {
 
 void CacheCodec::encode(const float* c_kv, const float* k_pe, uint8_t* dst) const {
   switch (type_) {
-    case CacheType::F32:
-      std::memcpy(dst, c_kv, static_cast<size_t>(nkv_) * 4);
-      std::memcpy(dst + ckv_bytes_, k_pe, static_cast<size_t>(rope_) * 4);
-      break;
+    case CacheType::F32: std::memcpy(dst, c_kv, static_cast<size_t>(nkv_) * 4); break;
     case CacheType::F16:
     case CacheType::BF16: {
       const bool f16 = type_ == CacheType::F16;
       for (int64_t i = 0; i < nkv_; ++i) store_u16(dst + 2 * i, f16 ? f32_to_fp16(c_kv[i]) : f32_to_bf16(c_kv[i]));
-      for (int64_t i = 0; i < rope_; ++i)
-        store_u16(dst + ckv_bytes_ + 2 * i, f16 ? f32_to_fp16(k_pe[i]) : f32_to_bf16(k_pe[i]));
       break;
     }
     case CacheType::Q8_0:
       for (int64_t b = 0; b < nkv_ / G; ++b) encode_q8_block(c_kv + b * G, dst + b * kQ8Block);
-      for (int64_t i = 0; i < rope_; ++i) store_u16(dst + ckv_bytes_ + 2 * i, f32_to_fp16(k_pe[i]));
       break;
     case CacheType::Q4_H: {
-      float tmp[4096];
-      std::vector<float> big;
-      float* t = tmp;
-      if (nkv_ > 4096) {
-        big.resize(static_cast<size_t>(nkv_));
-        t = big.data();
-      }
-      std::memcpy(t, c_kv, static_cast<size_t>(nkv_) * 4);
-      hadamard_blocks(t, nkv_, hblock_);
-      for (int64_t b = 0; b < nkv_ / G; ++b) encode_q4_block(t + b * G, dst + b * kQ4Block);
-      // k_pe: int8 with one f16 scale per row.
+      std::vector<float> t(c_kv, c_kv + nkv_);
+      hadamard_blocks(t.data(), nkv_, hblock_);
+      for (int64_t b = 0; b < nkv_ / G; ++b) encode_q4_block(t.data() + b * G, dst + b * kQ4Block);
+      break;
+    }
+    default: break;
+  }
+  encode_kpe(k_pe, dst);
+}
+
+void CacheCodec::encode_kpe(const float* k_pe, uint8_t* row) const {
+  uint8_t* dst = row + ckv_bytes_;
+  switch (type_) {
+    case CacheType::F32: std::memcpy(dst, k_pe, static_cast<size_t>(rope_) * 4); break;
+    case CacheType::F16:
+    case CacheType::Q8_0:
+      for (int64_t i = 0; i < rope_; ++i) store_u16(dst + 2 * i, f32_to_fp16(k_pe[i]));
+      break;
+    case CacheType::BF16:
+      for (int64_t i = 0; i < rope_; ++i) store_u16(dst + 2 * i, f32_to_bf16(k_pe[i]));
+      break;
+    case CacheType::Q4_H: {  // int8 with one f16 scale per row
       float amax = 0.0f;
       for (int64_t i = 0; i < rope_; ++i) amax = std::max(amax, std::fabs(k_pe[i]));
       const uint16_t dh = f32_to_fp16(amax / 127.0f);
       const float d = fp16_to_f32(dh);
       const float inv = d > 0.0f ? 1.0f / d : 0.0f;
-      store_u16(dst + ckv_bytes_, dh);
-      auto* q = reinterpret_cast<int8_t*>(dst + ckv_bytes_ + 2);
+      store_u16(dst, dh);
+      auto* q = reinterpret_cast<int8_t*>(dst + 2);
       for (int64_t i = 0; i < rope_; ++i)
         q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(k_pe[i] * inv), -127.0f, 127.0f));
       break;
@@ -344,11 +349,13 @@ void cache_attention(const CacheCodec& c, const uint8_t* rows, const float* qcat
     if (c.rotated())
       for (int64_t i = 0; i < nt; ++i) c.rotate(q + i * W);
     float* sc = grow(s.scores, static_cast<size_t>(nt * mx));
-    float* rowbuf = grow(s.rows, static_cast<size_t>(nth) * static_cast<size_t>(W + nt));
+    // Per-thread row buffer + dot results, padded apart by a cache line.
+    const size_t rstride = static_cast<size_t>((W + nt + 15) / 16 * 16 + 16);
+    float* rowbuf = grow(s.rows, static_cast<size_t>(nth) * rstride);
 
     // Scores: each row decoded once, dotted with every query that sees it.
     auto score_rows = [&](int64_t a, int64_t b, int th) {
-      float* buf = rowbuf + static_cast<size_t>(th) * static_cast<size_t>(W + nt);
+      float* buf = rowbuf + static_cast<size_t>(th) * rstride;
       float* tmp = buf + W;
       int64_t qa = std::upper_bound(lim, lim + nt, a) - lim;  // first query with limit > a... recomputed below
       for (int64_t j = a; j < b; ++j) {
@@ -391,12 +398,16 @@ void cache_attention(const CacheCodec& c, const uint8_t* rows, const float* qcat
     if (pool && nt * mx >= 16384) pool->parallel_for(nt, softmax_q);
     else softmax_q(0, nt, 0);
 
-    // Weighted sum in the stored domain, split over c_kv groups (no reduction needed).
+    // Weighted sum in the stored domain, split over c_kv groups (no reduction needed). Each thread accumulates
+    // into its own buffer [nt][len] (no false sharing on the shared output), copied out at the end.
     float* acc = grow(s.acc, static_cast<size_t>(nt * Nkv));
+    const size_t pstride = static_cast<size_t>((nt * Nkv + 15) / 16 * 16 + 16);
+    float* priv_all = grow(s.priv, static_cast<size_t>(nth) * pstride);
     auto accumulate = [&](int64_t g0, int64_t g1, int th) {
       const int64_t c0 = g0 * GS, len = (g1 - g0) * GS;
-      for (int64_t i = 0; i < nt; ++i) std::fill(acc + i * Nkv + c0, acc + i * Nkv + c0 + len, 0.0f);
-      float* buf = rowbuf + static_cast<size_t>(th) * static_cast<size_t>(W + nt);
+      float* priv = priv_all + static_cast<size_t>(th) * pstride;
+      std::fill(priv, priv + nt * len, 0.0f);
+      float* buf = rowbuf + static_cast<size_t>(th) * rstride;
       int64_t qa = 0;
       for (int64_t j = 0; j < mx; ++j) {
         while (qa < nt && lim[qa] <= j) ++qa;
@@ -408,8 +419,10 @@ void cache_attention(const CacheCodec& c, const uint8_t* rows, const float* qcat
           c.decode_ckv(src, g0, g1, buf);
           x = buf;
         }
-        k.axpy_multi(x, len, sc + qa * mx + j, mx, nt - qa, acc + qa * Nkv + c0, Nkv);
+        k.axpy_multi(x, len, sc + qa * mx + j, mx, nt - qa, priv + qa * len, len);
       }
+      for (int64_t i = 0; i < nt; ++i)
+        std::memcpy(acc + i * Nkv + c0, priv + i * len, static_cast<size_t>(len) * 4);
     };
     if (pool && nt * mx * Nkv >= 65536) pool->parallel_for(NG, accumulate);
     else accumulate(0, NG, 0);

@@ -52,6 +52,8 @@ class CacheCodec {
   // and k_pe -> dst[R].
   void decode_ckv(const uint8_t* src, int64_t g0, int64_t g1, float* dst) const;
   void decode_kpe(const uint8_t* src, float* dst) const;
+  // Rewrites only the k_pe part of an encoded row (R floats), leaving c_kv's bytes untouched (context shift).
+  void encode_kpe(const float* k_pe, uint8_t* row) const;
   // Maps a latent vector (Nkv floats) between original and stored domain in place (the rotation is an involution;
   // no-op for unrotated types).
   void rotate(float* v) const;
@@ -65,7 +67,7 @@ class CacheCodec {
 
 // Per-call scratch for cache_attention (reused across calls; grows as needed).
 struct CacheAttnScratch {
-  std::vector<float> q, scores, rows, acc;
+  std::vector<float> q, scores, rows, acc, priv;
 };
 
 // Latent attention for nq queries over the encoded rows of one layer.

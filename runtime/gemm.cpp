@@ -74,13 +74,14 @@ GemmBackend GemmContext::choose(DType type, int64_t n, int64_t m, int64_t k) con
   return gemm_table_lookup(type, n, m, k, impl_->cache, impl_->allow_int8);
 }
 
-int64_t gemm_tile_rows() {
-  static const int64_t t = [] {
+int64_t gemm_tile_rows(bool bf16) {
+  static const int64_t forced = [] {
     const char* e = std::getenv("LATTE_GEMM_TILE");
     const long long v = e ? std::atoll(e) : 0;
-    return v > 0 ? static_cast<int64_t>(v) : int64_t{256};
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{0};
   }();
-  return t;
+  if (forced > 0) return forced;
+  return bf16 ? 2048 : 256;
 }
 
 // ---- converters ----

@@ -10,10 +10,15 @@
 // type family, n, m·k and whether weights are cached; LATTE_GEMM=rows|sgemm|bf16|int8 forces one (ArgumentError if
 // unknown). F32 weights (the MoE router) never go to bf16/int8: their outputs choose experts.
 //
-// Weight conversion: by default converted per call, tile by tile (kTileRows weight rows at a time into a scratch
-// buffer that stays in cache), so memory use stays at the model's own size. With GemmContext(..., cache=true) (or
-// LATTE_GEMM_CACHE=1) each weight is converted once and kept, keyed by (W.data, backend): bf16 costs 2 bytes per
-// weight (~3.6x a Q4_K weight), s8 ~1 byte, f32 4 bytes.
+// Weight conversion: by default converted per call, tile by tile (256 weight rows for int8/sgemm, 2048 for bf16,
+// into scratch buffers), so memory stays at the model's own size. With GemmContext(..., cache=true) (or
+// LATTE_GEMM_CACHE=1) each weight is converted once and kept, keyed by (W.data, backend): bf16 2 bytes per weight,
+// s8 1 byte (+4 per row), f32 4 bytes. Decision (bench/bench_gemm, 1 thread, CPU time): converting a Q4_K
+// 1408x2048 expert costs 0.8 ms to f32, 1.6 ms to bf16 or s8 (~1.8 G weights/s); at n = 64 rows that halves
+// bf16/int8 throughput (bf16 86-90 vs 156-178 GFLOP/s cached, int8 125-136 vs 282-323), at n = 512 it costs ~15%.
+// But a cache of V2-Lite (15.7 G weights, 14.4 G of them routed experts; Q4_K_M file ~10.4 GB) is 31 GB in bf16 or
+// 16 GB in s8 — more than the dev machine's 24 GB beside the mapped model — so per-call is the default and the
+// cache is for models that fit (or machines that have the memory).
 //
 // Thread-safety: a GemmContext is used by one caller thread at a time (it owns scratch buffers and fans out over
 // its ThreadPool / oneDNN's OpenMP team / OpenBLAS's threads internally); do not call gemm() from inside a

@@ -12,9 +12,11 @@
 
 namespace latte {
 
-// Weight rows per conversion tile (per-call conversion): 256 rows × k=2048 is 1 MiB of bf16, 2 MiB of f32.
-// LATTE_GEMM_TILE overrides it (for measurement).
-int64_t gemm_tile_rows();
+// Weight rows per conversion tile (per-call conversion). int8 and sgemm: 256 rows (k=2048: 512 KiB of s8, 2 MiB of
+// f32). bf16: 2048 rows, because oneDNN 2.6 runs plain-layout bf16 weights of 256 columns on gemm:jit but whole
+// expert matrices on brg:avx512_core_bf16 (measured 1 thread, Q4_K 1408x2048: n=64 98.8 vs 86.5 GFLOP/s, n=256
+// 160 vs 149; int8 is ~10% faster with 256-row tiles). LATTE_GEMM_TILE overrides both (for measurement).
+int64_t gemm_tile_rows(bool bf16 = false);
 
 // One weight converted for a GEMM backend: rows [0, m) of k values. Immutable once built; shared by pointer.
 struct ConvertedWeight {

@@ -54,6 +54,7 @@ void matmul(OnednnState& s, dt src, dt dst, const void* X, int64_t ldx, const vo
   const auto key = std::make_tuple(static_cast<int>(src), n, m, k, ldx, ldw, ldy);
   auto it = s.prims.find(key);
   if (it == s.prims.end()) {
+    if (s.prims.size() >= 4096) s.prims.clear();  // bound: one entry per (n, shape); oneDNN caches the kernels too
     try {
       const dnnl::matmul::desc d(src_md, wei_md, dst_md);
       const dnnl::matmul::primitive_desc pd(d, s.eng);
@@ -91,7 +92,7 @@ void gemm_onednn_bf16(GemmContext::Impl& c, const TensorView& W, const float* X,
     matmul(s, dt::bf16, dt::f32, xb, k, cw->bf16.data(), k, Y, ldy, n, m, k);
     return;
   }
-  const int64_t tile = std::min(m, gemm_tile_rows());
+  const int64_t tile = std::min(m, gemm_tile_rows(true));
   if (c.wbf16.size() < static_cast<size_t>(tile * k)) c.wbf16.resize(static_cast<size_t>(tile * k));
   for (int64_t j0 = 0; j0 < m; j0 += tile) {
     const int64_t mt = std::min(tile, m - j0);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <cblas.h>
+
 #include "runtime/hparams.h"
 #include "runtime/latent_cache.h"
 #include "runtime/ops.h"
@@ -12,6 +14,52 @@
 #include "runtime/weights.h"
 
 namespace latte {
+
+namespace {
+
+// Prefill attention in the absorbed form, as GEMMs: every head's absorbed query qcat[t][h] (W = Nkv + R floats)
+// meets the same latent rows K[s] (W floats), so for a chunk of qc query tokens the scores of all qc·H rows are one
+// product S[qc·H][m] = scale · Qchunk · K[0..m)ᵀ (m = pos0 + last token of the chunk + 1), then a masked softmax
+// per row, then O[qc·H][Nkv] = P · K[0..m)[:, :Nkv]. Products through OpenBLAS sgemm (f32, exact up to summation
+// order) on the pool's thread count. Memory: S is qc·H·m floats, qc chosen so that it stays within
+// kMlaScoreBudget floats (never n × n_ctx).
+constexpr int64_t kMlaScoreBudget = int64_t{4} << 20;  // floats (16 MiB)
+constexpr int64_t kMlaChunkMax = 64;                   // query tokens per chunk
+
+void attend_chunked(Ops& ops, const float* K, const float* qcat, int64_t n, int64_t H, int64_t Nkv, int64_t W,
+                    int64_t pos0, float scale, float* olat, MlaScratch& s) {
+  const int64_t n_kv = pos0 + n;
+  int64_t qc = std::min<int64_t>(kMlaChunkMax, std::max<int64_t>(1, kMlaScoreBudget / (H * n_kv)));
+  qc = std::min(qc, n);
+  if (s.scores.size() < static_cast<size_t>(qc * H * n_kv)) s.scores.resize(static_cast<size_t>(qc * H * n_kv));
+  float* S = s.scores.data();
+  const ThreadPool& pool = ops.pool();
+  openblas_set_num_threads(pool.size());
+  for (int64_t t0 = 0; t0 < n; t0 += qc) {
+    const int64_t nt = std::min(qc, n - t0);
+    const int64_t m = pos0 + t0 + nt;  // key rows seen by the chunk's last token
+    const int64_t rows = nt * H;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(m),
+                static_cast<blasint>(W), scale, qcat + t0 * H * W, static_cast<blasint>(W), K,
+                static_cast<blasint>(W), 0.0f, S, static_cast<blasint>(m));
+    // Causal mask + softmax per row; masked entries set to 0 so the P·K product ignores them.
+    auto sm = [&](int64_t i0, int64_t i1, int) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t valid = pos0 + t0 + i / H + 1;
+        float* row = S + i * m;
+        softmax(row, valid);
+        std::fill(row + valid, row + m, 0.0f);
+      }
+    };
+    if (pool.size() > 1 && rows * m >= 65536) pool.parallel_for(rows, sm);
+    else sm(0, rows, 0);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(Nkv),
+                static_cast<blasint>(m), 1.0f, S, static_cast<blasint>(m), K, static_cast<blasint>(W), 0.0f,
+                olat + t0 * H * Nkv, static_cast<blasint>(Nkv));
+  }
+}
+
+}  // namespace
 
 void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeights& w, LatentCache& cache,
                  int64_t layer, const float* x, int64_t n, int64_t pos0, float* out, MlaScratch& s) {
@@ -58,26 +106,30 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
   const int64_t n_kv = pos0 + n;
   const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
   float* olat = need(s.olat, n * H * Nkv);
-  const int nth = ops.pool().size();
-  float* scores = need(s.scores, static_cast<int64_t>(nth) * n_kv);
-  const float scale = hp.kq_scale;
-  // Items i = t*H + h are dealt round-robin (i = th, th+nth, ...) so that the longer causal rows of later tokens
-  // spread evenly over the threads.
-  auto attend = [&](int th, int step) {
-    float* sc = scores + static_cast<int64_t>(th) * n_kv;
-    for (int64_t i = th; i < n * H; i += step) {
-      const int64_t t = i / H, h = i % H;
-      const float* qv = qcat + i * W;
-      const int64_t m = pos0 + t + 1;
-      for (int64_t j = 0; j < m; ++j) sc[j] = scale * ops.dot(W, qv, K + j * W);
-      softmax(sc, m);
-      float* o = olat + (t * H + h) * Nkv;
-      std::fill(o, o + Nkv, 0.0f);
-      for (int64_t j = 0; j < m; ++j) ops.axpy(Nkv, sc[j], K + j * W, o);
-    }
-  };
-  if (nth <= 1 || n * H * n_kv * W < 65536) attend(0, 1);
-  else ops.pool().run_on_all(attend);
+  if (n >= kMlaGemmMinTokens) {
+    attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
+  } else {
+    const int nth = ops.pool().size();
+    float* scores = need(s.scores, static_cast<int64_t>(nth) * n_kv);
+    const float scale = hp.kq_scale;
+    // Items i = t*H + h are dealt round-robin (i = th, th+nth, ...) so that the longer causal rows of later tokens
+    // spread evenly over the threads.
+    auto attend = [&](int th, int step) {
+      float* sc = scores + static_cast<int64_t>(th) * n_kv;
+      for (int64_t i = th; i < n * H; i += step) {
+        const int64_t t = i / H, h = i % H;
+        const float* qv = qcat + i * W;
+        const int64_t m = pos0 + t + 1;
+        for (int64_t j = 0; j < m; ++j) sc[j] = scale * ops.dot(W, qv, K + j * W);
+        softmax(sc, m);
+        float* o = olat + (t * H + h) * Nkv;
+        std::fill(o, o + Nkv, 0.0f);
+        for (int64_t j = 0; j < m; ++j) ops.axpy(Nkv, sc[j], K + j * W, o);
+      }
+    };
+    if (nth <= 1 || n * H * n_kv * W < 65536) attend(0, 1);
+    else ops.pool().run_on_all(attend);
+  }
 
   // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.
   float* o = need(s.o, n * H * Dv);

@@ -13,6 +13,10 @@ class LatentCache;
 class Ops;
 class Rope;
 
+// Micro-batches of at least this many tokens run attention as chunked GEMMs over the latent cache (absorbed form,
+// see mla.cpp attend_chunked); smaller ones (decode) use the per-(token, head) dot/axpy loop.
+constexpr int64_t kMlaGemmMinTokens = 2;
+
 struct MlaScratch {
   std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
 };

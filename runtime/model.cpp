@@ -1,5 +1,4 @@
 // Model::load: open the GGUF, read hyper-parameters, tokenizer and weights, choose the kernel table (once).
-#include <sys/mman.h>
 
 #include <set>
 #include <string>
@@ -7,6 +6,7 @@
 #include "formats/gguf.h"
 #include "quant/kernels.h"
 #include "runtime/error.h"
+#include "runtime/memory_plan.h"
 #include "runtime/session.h"
 #include "runtime/weights.h"
 
@@ -79,10 +79,7 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   m->kt_ = &kernel_table(isa);
   check_kernels(*m->kt_, *m->w_, f.path());
 
-  if (p.mlock && f.file_size() > 0) {
-    if (::mlock(f.base(), f.file_size()) != 0)
-      throw ResourceError(f.path() + ": mlock of " + std::to_string(f.file_size()) + " bytes failed (ulimit -l?)");
-  }
+  if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
   if (p.progress) p.progress(1.0f);
   return m;
 }

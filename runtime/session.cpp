@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -26,9 +27,12 @@ struct Session::Impl {
               sp.cache_type),
         fs(*model) {
     logits.assign(static_cast<size_t>(model->hparams().n_vocab), 0.0f);
-    if (sp.gemm_min_batch > 0) {
+    // LATTE_GEMM_MIN_BATCH overrides SessionParams.gemm_min_batch (0 = off), for measurement.
+    int64_t gmin = sp.gemm_min_batch;
+    if (const char* e = std::getenv("LATTE_GEMM_MIN_BATCH"); e && *e) gmin = std::atoll(e);
+    if (gmin > 0) {
       gemm = std::make_unique<GemmContext>(model->kernels(), pool);
-      ops.set_gemm(gemm.get(), sp.gemm_min_batch);
+      ops.set_gemm(gemm.get(), gmin);
     }
   }
   std::shared_ptr<const Model> model;
