@@ -1,15 +1,19 @@
 // The measured backend table behind GemmBackend::Auto (see gemm.h). Numbers from bench/bench_gemm on the dev machine
-// (AMD EPYC Zen 4, AVX-512 BF16/VNNI, no AMX; oneDNN 2.6.3 picks brg:avx512_core_bf16 / brg:avx512_core_vnni),
-// 1 thread, GFLOP/s by CPU time (the machine was shared, load 12-17), V2-Lite expert shapes (k=2048, m=1408 and
+// (AMD EPYC Zen 4, AVX-512 BF16/VNNI, no AMX; oneDNN 2.6.3 picks brg:avx512_core_bf16 / brg:avx512_core_vnni and
+// gemm:jit), GFLOP/s by CPU time (the machine was shared, load 11-17), V2-Lite expert shapes (k=2048, m=1408 and
 // k=1408, m=2048). For each weight family: the smallest n from which a backend beats Latte's quantized kernels
-// (Rows, flat at ~70 GFLOP/s for Q4_K/Q8_0, ~58 for Q5_0), per-call tile conversion vs. a cached conversion:
-//                     per-call int8   per-call bf16   cached int8   cached bf16
+// (Rows: flat ~70 GFLOP/s per thread for Q4_K/Q8_0, ~58 for Q5_0), per-call tile conversion vs. a cached conversion.
+// 1 thread:
+//                     per-call int8   per-call bf16   cached int8    cached bf16
 //   Q4_K (K-quants)   32 (83 vs 71)   64 (85 vs 72)   8 (170 vs 73)  8 (101 vs 73)
 //   Q8_0              64 (105 vs 70)  64 (81 vs 70)   8 (155 vs 65)  8 (77 vs 73)
 //   Q5_0 (32-blocks)  32 (82 vs 58)   64 (82 vs 59)   8 (241 vs 61)  8 (92 vs 61)
-// (at n = 32 Q8_0 down: int8 63.6 vs rows 65.0, so its int8 threshold is 64). F32 weights (the router): sgemm from
-// n = 8 (30.9 vs 29.2 GFLOP/s, exact f32; int8/bf16 are never chosen for F32 because router logits pick experts).
-// int8 columns apply only where the context allows int8 (GemmContext::set_allow_int8, off by default).
+// 2 threads (OMP_WAIT_POLICY=passive, CPU time / 2): Q4_K rows 113-145; per-call bf16 66 at n=32, 161 at 64, 255 at
+// 128; per-call int8 83 at n=32, 220 at 64 -> int8 from 64 for Q4_K (32 was marginal at 1 thread too); Q5_0 int8
+// 148 vs 112 at n=32. At n = 32 Q8_0 down: int8 63.6 vs rows 65.0 (1 thread), so its int8 threshold is 64.
+// F32 weights (the router): sgemm from n = 8 (30.9 vs 29.2 GFLOP/s, exact f32; int8/bf16 are never chosen for F32
+// because router logits pick experts). int8 columns apply only where the context allows int8
+// (GemmContext::set_allow_int8, off by default).
 #include <cstdint>
 
 #include "runtime/gemm_impl.h"
@@ -24,7 +28,7 @@ struct Thresholds {
 };
 
 constexpr Thresholds kTable[] = {
-    {DType::Q4_K, 32, 64, 8, 8},
+    {DType::Q4_K, 64, 64, 8, 8},
     {DType::Q8_0, 64, 64, 8, 8},
     {DType::Q5_0, 32, 64, 8, 8},
 };

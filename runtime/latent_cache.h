@@ -1,15 +1,14 @@
-// Latent KV cache of MLA (GGUF_DEEPSEEK.md §D.3 5b): per layer a contiguous [n_ctx][Nkv + R] array holding, for each
-// cached token, the RMS-normalised compressed latent c_kv (Nkv values) followed by the rotated shared k_pe (R).
-// Storage types: F32, F16, BF16 (whole row), Q8_0 (c_kv in Q8_0 blocks, k_pe as f16; needs Nkv % 32 == 0),
-// Q4_H (c_kv multiplied by the orthonormal Walsh-Hadamard matrix — spreading outlier channels over all
-// coordinates — then stored as Q4_0 blocks; k_pe as f16; needs Nkv a power of two >= 32). The Hadamard matrix is
-// its own inverse, so reading applies it again.
+// Latent KV cache of MLA (GGUF_DEEPSEEK.md §D.3 5b): per layer a contiguous [n_ctx] array of encoded rows holding,
+// for each cached token, the RMS-normalised compressed latent c_kv (Nkv values) followed by the rotated shared k_pe
+// (R). Row encodings (f32, f16, bf16, q8_0, q4_h: Hadamard-rotated 4-bit c_kv + int8 k_pe) and attention directly
+// over encoded rows are in runtime/cache_codec.h, which also lists the bytes per row of each type.
 // Allocated once (n_ctx rows per layer). Not thread-safe for writes; concurrent reads of distinct rows are fine.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
+#include "runtime/cache_codec.h"
 #include "runtime/session.h"
 
 namespace latte {
@@ -17,7 +16,7 @@ class ThreadPool;
 
 class LatentCache {
  public:
-  // Throws ArgumentError for a type this shape cannot use (Q8_0 with Nkv % 32 != 0, Q4_H).
+  // Throws ArgumentError for a type this shape cannot use (Q8_0 / Q4_H with Nkv % 32 != 0).
   LatentCache(int64_t n_layer, int64_t n_ctx, int64_t nkv, int64_t rope, CacheType type);
 
   CacheType type() const { return type_; }
@@ -38,6 +37,8 @@ class LatentCache {
   // The k_pe part of a row alone (R floats), e.g. to re-rotate it after a shift without touching c_kv's bytes.
   void read_k_pe(int64_t layer, int64_t pos, float* k_pe) const;
   void write_k_pe(int64_t layer, int64_t pos, const float* k_pe);
+  // Row codec (encoding, and attention directly over the encoded rows: cache_attention in cache_codec.h).
+  const CacheCodec& codec() const { return codec_; }
   // Moves rows [src, src+n) to [dst, dst+n) (memmove semantics) in every layer.
   void move_rows(int64_t dst, int64_t src, int64_t n);
 
@@ -51,6 +52,7 @@ class LatentCache {
   size_t offset(int64_t pos) const { return static_cast<size_t>(pos) * row_bytes_; }
   int64_t n_layer_, n_ctx_, nkv_, rope_;
   CacheType type_;
+  CacheCodec codec_;
   size_t row_bytes_;
   std::vector<std::vector<uint8_t>> data_;  // [n_layer][n_ctx * row_bytes]
 };

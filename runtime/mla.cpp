@@ -103,32 +103,19 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
       std::memcpy(qcat + (t * H + h) * W + Nkv, q + t * H * Dqk + h * Dqk + P, static_cast<size_t>(R) * 4);
 
   // Scores, softmax and latent output per (token, head); causal: token t sees cache rows [0, pos0+t].
+  // Prompt micro-batches: chunked GEMMs over the rows converted to f32 once per micro-batch. Decode: attention
+  // reads the encoded rows directly (cache_attention, cache_codec.h), no converted copy of the cache per step.
   const int64_t n_kv = pos0 + n;
-  const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
   float* olat = need(s.olat, n * H * Nkv);
   if (n >= kMlaGemmMinTokens) {
+    const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
     attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
   } else {
-    const int nth = ops.pool().size();
-    float* scores = need(s.scores, static_cast<int64_t>(nth) * n_kv);
-    const float scale = hp.kq_scale;
-    // Items i = t*H + h are dealt round-robin (i = th, th+nth, ...) so that the longer causal rows of later tokens
-    // spread evenly over the threads.
-    auto attend = [&](int th, int step) {
-      float* sc = scores + static_cast<int64_t>(th) * n_kv;
-      for (int64_t i = th; i < n * H; i += step) {
-        const int64_t t = i / H, h = i % H;
-        const float* qv = qcat + i * W;
-        const int64_t m = pos0 + t + 1;
-        for (int64_t j = 0; j < m; ++j) sc[j] = scale * ops.dot(W, qv, K + j * W);
-        softmax(sc, m);
-        float* o = olat + (t * H + h) * Nkv;
-        std::fill(o, o + Nkv, 0.0f);
-        for (int64_t j = 0; j < m; ++j) ops.axpy(Nkv, sc[j], K + j * W, o);
-      }
-    };
-    if (nth <= 1 || n * H * n_kv * W < 65536) attend(0, 1);
-    else ops.pool().run_on_all(attend);
+    s.limits.resize(static_cast<size_t>(n * H));
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t h = 0; h < H; ++h) s.limits[static_cast<size_t>(t * H + h)] = pos0 + t + 1;
+    cache_attention(cache.codec(), cache.raw(layer, 0), qcat, s.limits.data(), n * H, hp.kq_scale, olat, s.attn,
+                    &ops.pool());
   }
 
   // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/cache_codec.h"
+
 namespace latte {
 struct Hparams;
 struct LayerWeights;
@@ -19,6 +21,8 @@ constexpr int64_t kMlaGemmMinTokens = 2;
 
 struct MlaScratch {
   std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
+  std::vector<int64_t> limits;  // decode: rows visible to each (token, head) query
+  CacheAttnScratch attn;        // decode: attention over the encoded cache rows
 };
 
 // Attention block for n tokens at positions pos0 .. pos0+n-1 of one sequence, causal over the cache rows [0, pos0)
