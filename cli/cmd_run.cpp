@@ -49,6 +49,12 @@ int run(RunOptions& o) {
   auto model = Model::load(o.session.model_params());
   check_memory_before_sessions(*model, sp);
   Session session(model, sp);
+  {
+    const auto cst = session.stats();  // memory report at load (stderr)
+    std::fprintf(stderr, "latte: latent cache %s: %llu bytes/token, %.1f MiB for n_ctx %lld\n",
+                 cache_type_name(sp.cache_type), (unsigned long long)cst.cache_bytes_per_token,
+                 double(cst.cache_bytes_total) / (1024.0 * 1024.0), (long long)cst.n_ctx);
+  }
   std::vector<int32_t> ids = model->tokenizer().encode(prompt, /*add_bos=*/true, /*parse_special=*/!o.no_special);
   if (int64_t(ids.size()) > session.n_ctx())
     throw ResourceError("prompt is " + std::to_string(ids.size()) + " tokens but the context holds " +
@@ -90,6 +96,8 @@ int run(RunOptions& o) {
     j["gen_tokens_per_second"] = r.gen_seconds > 0 ? double(r.tokens.size()) / r.gen_seconds : 0.0;
     auto st = session.stats();
     j["context_shifts"] = st.context_shifts;
+    j["cache_type"] = cache_type_name(sp.cache_type);
+    j["cache_bytes_per_token"] = st.cache_bytes_per_token;
     j["cache_bytes_total"] = st.cache_bytes_total;
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {

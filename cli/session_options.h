@@ -29,7 +29,7 @@ struct SessionOptions {
     add_model_options(sub, model);
     if (with_ctx)
       sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default " + std::to_string(n_ctx) + ")");
-    sub.add_option("--cache-type", cache_type, "latent cache type: f32, f16, bf16, q8_0 (default f16)");
+    sub.add_option("--cache-type", cache_type, "latent cache type: f32, f16, bf16, q8_0, q4_h (4-bit Hadamard-rotated; default f16)");
     sub.add_option("--expert-groups", expert_groups,
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
     sub.add_option("--isa", isa, "kernel ISA: scalar, avx2, avx512 (default: best for this CPU)");
@@ -63,7 +63,7 @@ struct SessionOptions {
     sp.n_ctx = n_ctx;
     sp.n_threads = model.threads;
     if (!parse_cache_type(cache_type, sp.cache_type))
-      throw ArgumentError("--cache-type: unknown type '" + cache_type + "' (f32, f16, bf16, q8_0)");
+      throw ArgumentError("--cache-type: unknown type '" + cache_type + "' (f32, f16, bf16, q8_0, q4_h)");
     return sp;
   }
 };

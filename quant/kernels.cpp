@@ -11,6 +11,10 @@
 #include "quant/ref.h"
 #include "runtime/error.h"
 
+#if LATTE_X86
+#include <cpuid.h>
+#endif
+
 namespace latte {
 namespace {
 
@@ -25,10 +29,19 @@ KernelTable make_table(Isa isa) {
   return kt;
 }
 
+#if LATTE_X86
+// F16C from CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does not know "f16c").
+bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  return (c >> 29) & 1u;
+}
+#endif
+
 bool cpu_has(Isa isa) {
 #if LATTE_X86
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   if (isa == Isa::Avx2) return avx2;
   if (isa == Isa::Avx512)
     return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

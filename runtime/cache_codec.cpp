@@ -171,6 +171,7 @@ CacheCodec::CacheCodec(CacheType type, int64_t nkv, int64_t rope, bool simd)
     case CacheType::Q8_0:
       if (!blocked)
         throw ArgumentError("cache type q8_0 needs kv_lora_rank % 32 == 0 (got " + std::to_string(nkv) + ")");
+      hblock_ = hadamard_block(nkv);
       ckv_bytes_ = static_cast<size_t>(nkv / G) * kQ8Block;
       row_bytes_ = ckv_bytes_ + static_cast<size_t>(rope) * 2;
       break;
@@ -186,7 +187,7 @@ CacheCodec::CacheCodec(CacheType type, int64_t nkv, int64_t rope, bool simd)
 }
 
 void CacheCodec::rotate(float* v) const {
-  if (type_ == CacheType::Q4_H) hadamard_blocks(v, nkv_, hblock_);
+  if (rotated()) hadamard_blocks(v, nkv_, hblock_);
 }
 
 void CacheCodec::encode(const float* c_kv, const float* k_pe, uint8_t* dst) const {
@@ -198,9 +199,12 @@ void CacheCodec::encode(const float* c_kv, const float* k_pe, uint8_t* dst) cons
       for (int64_t i = 0; i < nkv_; ++i) store_u16(dst + 2 * i, f16 ? f32_to_fp16(c_kv[i]) : f32_to_bf16(c_kv[i]));
       break;
     }
-    case CacheType::Q8_0:
-      for (int64_t b = 0; b < nkv_ / G; ++b) encode_q8_block(c_kv + b * G, dst + b * kQ8Block);
+    case CacheType::Q8_0: {
+      std::vector<float> t(c_kv, c_kv + nkv_);
+      hadamard_blocks(t.data(), nkv_, hblock_);
+      for (int64_t b = 0; b < nkv_ / G; ++b) encode_q8_block(t.data() + b * G, dst + b * kQ8Block);
       break;
+    }
     case CacheType::Q4_H: {
       std::vector<float> t(c_kv, c_kv + nkv_);
       hadamard_blocks(t.data(), nkv_, hblock_);
@@ -332,7 +336,7 @@ float* grow(std::vector<float>& v, size_t n) {
 
 void cache_attention(const CacheCodec& c, const uint8_t* rows, const float* qcat, const int64_t* limit, int64_t nq,
                      float scale, float* olat, CacheAttnScratch& s, const ThreadPool* pool) {
-  const int64_t Nkv = c.nkv(), R = c.rope(), W = c.width(), NG = c.n_groups(), GS = c.group_size();
+  const int64_t Nkv = c.nkv(), W = c.width(), NG = c.n_groups(), GS = c.group_size();
   const size_t rb = c.row_bytes();
   const bool direct = c.type() == CacheType::F32;  // rows usable in place
   const Kernels k = pick_kernels(c.simd());
@@ -433,7 +437,6 @@ void cache_attention(const CacheCodec& c, const uint8_t* rows, const float* qcat
       c.rotate(o);
     }
   }
-  (void)R;
 }
 
 }  // namespace latte

@@ -5,14 +5,15 @@
 // Stored bytes per row, by type (G = 32 values per block):
 //   f32   : W*4                    (W = Nkv + R)
 //   f16   : W*2   (IEEE half)       bf16 : W*2 (bfloat16)
-//   q8_0  : Nkv/G blocks of {f16 d; int8 q[32]} (34 B, value = d*q), then k_pe as R f16      (needs Nkv % 32 == 0)
-//   q4_h  : c_kv rotated by the orthonormal Walsh-Hadamard transform over blocks of hadamard_block(Nkv) values,
-//           then Nkv/G blocks of {f16 d; uint8 nib[16]} (18 B; byte j holds q[j] | q[j+16] << 4, value =
-//           d*(q-8), d chosen per block to minimise the squared error); then k_pe as {f16 d; int8 q[R]}
-//           (one scale per row, value = d*q).                                                 (needs Nkv % 32 == 0)
+//   q8_0  : c_kv rotated by the orthonormal Walsh-Hadamard transform over blocks of hadamard_block(Nkv) values
+//           (spreads outlier channels over the block), then Nkv/G blocks of {f16 d; int8 q[32]} (34 B,
+//           value = d*q, d = absmax/127); then k_pe as R f16.                                  (needs Nkv % 32 == 0)
+//   q4_h  : c_kv rotated as for q8_0, then Nkv/G blocks of {f16 d; uint8 nib[16]} (18 B; byte j holds
+//           q[j] | q[j+16] << 4, value = d*(q-8), d chosen per block to minimise the squared error); then k_pe as
+//           {f16 d; int8 q[R]} (one scale per row, value = d*q).                                (needs Nkv % 32 == 0)
 //   Tiny models (Nkv 64, R 16): f32 320, f16/bf16 160, q8_0 100, q4_h 54 bytes per row and layer.
 //   V2-Lite (Nkv 512, R 64):   f32 2304, f16/bf16 1152, q8_0 672, q4_h 354.
-// q4_h attention works in the rotated domain: scores use (H q_lat)·(H c) = q_lat·c, and the latent output is
+// q8_0 / q4_h attention works in the rotated domain: scores use (H q_lat)·(H c) = q_lat·c, and the latent output is
 // Hᵀ Σ p (H c), so queries are rotated once and outputs un-rotated once per (token, head).
 // A CacheCodec is immutable after construction and thread-safe; kernels are chosen once (AVX2 when the CPU has it
 // and `simd` is true, else portable scalar code).
@@ -38,7 +39,7 @@ class CacheCodec {
   int64_t rope() const { return rope_; }
   int64_t width() const { return nkv_ + rope_; }
   size_t row_bytes() const { return row_bytes_; }
-  bool rotated() const { return type_ == CacheType::Q4_H; }
+  bool rotated() const { return type_ == CacheType::Q8_0 || type_ == CacheType::Q4_H; }
   bool simd() const { return simd_; }
   int64_t n_groups() const { return n_groups_; }       // c_kv decode groups per row
   int64_t group_size() const { return group_size_; }   // values per group (32, or Nkv for float types if Nkv%32)

@@ -16,11 +16,12 @@ class Ops;
 class Rope;
 
 // Micro-batches of at least this many tokens run attention as chunked GEMMs over the latent cache (absorbed form,
-// see mla.cpp attend_chunked); smaller ones (decode) use the per-(token, head) dot/axpy loop.
+// see mla.cpp attend_chunked); smaller ones (decode) read the encoded rows directly (cache_attention).
 constexpr int64_t kMlaGemmMinTokens = 2;
 
 struct MlaScratch {
   std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
+  std::vector<float> kb, vb, kexp, vexp;  // expanded prefill: f32 Kb/Vb [H][..], one head's K_nope [m][P], V [m][Dv]
   std::vector<int64_t> limits;  // decode: rows visible to each (token, head) query
   CacheAttnScratch attn;        // decode: attention over the encoded cache rows
 };

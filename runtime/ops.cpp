@@ -72,7 +72,7 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
     // quantization error dominates (test_golden: Q4_0 / Q4_K_M / Q6_K files stay within their tolerances with it,
     // Q8_0 and BF16 files do not); heavier weights take bf16 where the table says int8.
     const TypeTraits& tt = *W.tt;
-    const bool low_bit = tt.block_elems > 1 && tt.block_bytes * 8 < tt.block_elems * 7;
+    const bool low_bit = tt.block_elems > 1 && static_cast<int64_t>(tt.block_bytes) * 8 < tt.block_elems * 7;
     if (!low_bit && gemm_->choose(W.type(), n_tok, W.ne[1], W.ne[0]) == GemmBackend::OnednnInt8)
       args.backend = GemmBackend::OnednnBf16;
     gemm(W, X, n_tok, Y, *gemm_, args);

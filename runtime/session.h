@@ -58,7 +58,8 @@ struct SessionParams {
   int n_threads = 0;          // 0 = physical cores
   int n_batch = 512;          // micro-batch size for prompt evaluation
   CacheType cache_type = CacheType::F16;
-  int gemm_min_batch = 0;     // > 0: products over at least this many tokens go through gemm() (runtime/gemm.h)
+  int gemm_min_batch = 8;     // > 0: products over at least this many tokens go through gemm() (runtime/gemm.h;
+                              // its measured table still picks the row kernels where they win); 0 = kernels only
 };
 
 struct SessionStats {

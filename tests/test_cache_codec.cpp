@@ -165,3 +165,21 @@ TEST_CASE("cache_attention matches f32 attention over the decoded rows") {
     }
   }
 }
+
+TEST_CASE("encode_kpe rewrites only k_pe") {
+  for (CacheType t : kTypes) {
+    const std::string tname = cache_type_name(t);
+    CAPTURE(tname);
+    const CacheCodec c(t, 64, 16);
+    std::vector<float> v = gaussian(80, 5), k2 = gaussian(16, 6);
+    std::vector<uint8_t> row(c.row_bytes());
+    c.encode(v.data(), v.data() + 64, row.data());
+    std::vector<uint8_t> before = row;
+    c.encode_kpe(k2.data(), row.data());
+    std::vector<float> d(80), d0(80);
+    c.decode(row.data(), d.data());
+    c.decode(before.data(), d0.data());
+    for (int i = 0; i < 64; ++i) CHECK(d[i] == d0[i]);  // c_kv untouched
+    for (int i = 0; i < 16; ++i) CHECK(d[64 + i] == doctest::Approx(k2[i]).epsilon(2e-2).scale(1.0));
+  }
+}

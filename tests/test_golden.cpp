@@ -362,8 +362,11 @@ TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 
     Session s(m, session_params(CacheType::F32, 1));
     s.eval(p.ids, base.data());
   }
+  // gmin 0: row kernels only; 8 (the default): sgemm for these f32 weights from 8 rows (exact up to order).
+  for (int gmin : {0, 8})
   for (int nb : {7, 64, 512}) {
     SessionParams sp = session_params(CacheType::F32, nb);
+    sp.gemm_min_batch = gmin;
     if (nb == 64) sp.n_threads = 2;  // also covers the threaded matmul / attention split
     Session s(m, sp);
     std::vector<float> got(base.size());
@@ -375,19 +378,63 @@ TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 
       for (int64_t i = 0; i < V; ++i) md = std::max(md, static_cast<double>(std::fabs(base[t * V + i] - got[t * V + i])));
       worst = std::max(worst, md / (hi - lo));
     }
-    MESSAGE("n_batch " << nb << ": worst max|diff|/spread vs token-by-token " << worst);
+    MESSAGE("gemm_min_batch " << gmin << ", n_batch " << nb << ": worst max|diff|/spread vs token-by-token " << worst);
     CHECK(worst <= 1e-5);
+  }
+}
+
+TEST_CASE("batched prompt evaluation through gemm() (Q4_K_M: int8/bf16 backends) stays close to token-by-token") {
+  // Token-by-token runs every product on the row kernels (1 row < gemm_min_batch); micro-batches of 7, 64 and 512
+  // send products over >= 8 rows to gemm() (oneDNN int8 for these low-bit weights where its table says so) and
+  // attention through the chunked GEMM path, crossing micro-batch boundaries (594 tokens). Activation rounding can
+  // flip near-tied expert choices, so the bound is on most positions (as for the gemm test below).
+  const auto prompts = load_refs("tiny-dsv3");
+  const Prompt& p = prompts.back();
+  REQUIRE(p.ids.size() > 512);
+  auto m = load_model("tiny-dsv3/tiny-dsv3-q4_k_m.gguf", "");
+  const int64_t V = m->hparams().n_vocab;
+  std::vector<float> base(p.ids.size() * V);
+  {
+    Session s(m, session_params(CacheType::F32, 1));
+    s.eval(p.ids, base.data());
+  }
+  for (int nb : {7, 64, 512}) {
+    SessionParams sp = session_params(CacheType::F32, nb);
+    sp.gemm_min_batch = 8;
+    if (nb == 64) sp.n_threads = 2;
+    Session s(m, sp);
+    std::vector<float> got(base.size());
+    s.eval(p.ids, got.data());
+    double worst = 0;
+    int within = 0, agree = 0;
+    for (size_t t = 0; t < p.ids.size(); ++t) {
+      auto [lo, hi] = min_max(base.data() + t * V, V);
+      double md = 0;
+      for (int64_t i = 0; i < V; ++i) md = std::max(md, static_cast<double>(std::fabs(base[t * V + i] - got[t * V + i])));
+      worst = std::max(worst, md / (hi - lo));
+      within += md <= 2e-2 * (hi - lo);
+      agree += argmax_row(base.data() + t * V, V) == argmax_row(got.data() + t * V, V);
+    }
+    const double n = static_cast<double>(p.ids.size());
+    MESSAGE("q4_k_m n_batch " << nb << ": worst max|diff|/spread " << worst << ", within 2e-2: " << within << "/" << n
+                              << ", argmax agreement " << agree << "/" << n);
+    // Measured: 517/594 (int8) and 527/594 (bf16, LATTE_GEMM_INT8=0) within 2e-2, argmax 576 / 579 of 594: the
+    // misses are expert flips that then propagate, alike for both backends.
+    CHECK(within >= 0.85 * n);
+    CHECK(agree >= 0.95 * n);
   }
 }
 
 TEST_CASE("prefill through gemm() (SessionParams.gemm_min_batch) matches the kernel-table path") {
   // The Auto backend may round activations to bf16 (oneDNN), so the bound is the bf16 one of the README.
   const auto prompts = load_refs("tiny-dsv3");
-  const Prompt& p = prompts[5];
+  const Prompt& p = prompts.back();  // 594 tokens: micro-batches of 512 + 82 rows reach the oneDNN backends
   auto m = load_model("tiny-dsv3/tiny-dsv3-q8_0.gguf", "");
   const int64_t V = m->hparams().n_vocab;
   std::vector<float> base(p.ids.size() * V), got(base.size());
-  Session a(m, session_params());
+  SessionParams sa = session_params();
+  sa.gemm_min_batch = 0;
+  Session a(m, sa);
   a.eval(p.ids, base.data());
   SessionParams sp = session_params();
   sp.gemm_min_batch = 4;
