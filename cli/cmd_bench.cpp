@@ -11,6 +11,7 @@
 
 #include "bench/memory_bandwidth.h"
 #include "cli/command.h"
+#include "quant/kernels.h"
 #include "cli/session_options.h"
 #include "formats/gguf.h"
 #include "quant/types.h"
@@ -155,6 +156,7 @@ int bench(BenchOptions& o) {
     j["size_bytes"] = weight_bytes;
     j["n_params"] = n_params;
     j["threads"] = n_threads;
+    j["isa"] = isa_name(model->kernels().isa);
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
     for (const auto& r : results)
@@ -193,7 +195,8 @@ int bench(BenchOptions& o) {
   std::printf("latent cache (%s): %llu bytes/token, %s for %lld tokens\n", cache_type_name(sp.cache_type),
               (unsigned long long)cs.cache_bytes_per_token, human_bytes(double(cs.cache_bytes_total)).c_str(),
               (long long)cs.n_ctx);
-  std::printf("model load: %.3f s; repetitions: %d (+1 warm-up)\n", load_s, o.reps);
+  std::printf("kernels: %s; model load: %.3f s; repetitions: %d (+1 warm-up)\n", isa_name(model->kernels().isa),
+              load_s, o.reps);
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // Latent-cache row codecs and direct attention over encoded rows (see cache_codec.h).
 #include "runtime/cache_codec.h"
 
+#include "quant/kernels.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -26,14 +28,7 @@ constexpr int64_t G = CacheCodec::kGroup;
 constexpr size_t kQ8Block = 34;  // f16 d + 32 int8
 constexpr size_t kQ4Block = 18;  // f16 d + 16 bytes of nibbles
 
-bool cpu_avx2() {
-#if LATTE_CC_X86
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
+bool cpu_avx2() { return isa_supported(Isa::Avx2); }  // one CPU-feature check for the whole library
 
 uint16_t load_u16(const uint8_t* p) {
   uint16_t h;

@@ -1,4 +1,4 @@
-// MLA attention, absorbed/latent form (see mla.h).
+// MLA attention: absorbed/latent form for decode, absorbed or expanded GEMMs for prompt micro-batches (see mla.h).
 #include "runtime/mla.h"
 
 #include <algorithm>
@@ -59,6 +59,15 @@ void attend_chunked(Ops& ops, const float* K, const float* qcat, int64_t n, int6
                 static_cast<blasint>(m), 1.0f, S, static_cast<blasint>(m), K, static_cast<blasint>(W), 0.0f,
                 olat + t0 * H * Nkv, static_cast<blasint>(Nkv));
   }
+}
+
+// LATTE_MLA_GEMM=0 keeps the per-(token, head) loop for every batch size (for measurement).
+bool mla_gemm_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LATTE_MLA_GEMM");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
 }
 
 // Dequantizes the per-head matrices of a 3-D view (ne = [cols, rows, H]) to f32 [H][rows][cols].
@@ -171,11 +180,7 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
   }
 
   // Prompt micro-batches where the expanded form needs fewer operations: attention straight to o[t][h].
-  static const bool mla_gemm_on = [] {
-    const char* e = std::getenv("LATTE_MLA_GEMM");
-    return !(e && std::string(e) == "0");
-  }();
-  if (mla_gemm_on && n >= kMlaGemmMinTokens && use_expanded(n, pos0, Nkv, R, P, Dv)) {
+  if (mla_gemm_enabled() && n >= kMlaGemmMinTokens && use_expanded(n, pos0, Nkv, R, P, Dv)) {
     const float* K = cache.rows_f32(layer, pos0 + n, s.kv_f32, &ops.pool());
     float* o = need(s.o, n * H * Dv);
     attend_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s);
@@ -195,12 +200,7 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
   // reads the encoded rows directly (cache_attention, cache_codec.h), no converted copy of the cache per step.
   const int64_t n_kv = pos0 + n;
   float* olat = need(s.olat, n * H * Nkv);
-  // LATTE_MLA_GEMM=0 keeps the per-(token, head) loop for every batch size (for measurement).
-  static const bool mla_gemm = [] {
-    const char* e = std::getenv("LATTE_MLA_GEMM");
-    return !(e && std::string(e) == "0");
-  }();
-  if (mla_gemm && n >= kMlaGemmMinTokens) {
+  if (mla_gemm_enabled() && n >= kMlaGemmMinTokens) {
     const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
     attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
   } else {
