@@ -15,13 +15,15 @@ class LatentCache;
 class Ops;
 class Rope;
 
-// Micro-batches of at least this many tokens run attention as GEMMs (OpenBLAS sgemm) over the cache rows converted
+// Micro-batches of at least this many tokens (32: short prompts and continuations keep the decode path's exact
+// arithmetic, so re-evaluating a short prompt from scratch reproduces a prefix-reused one bit for bit; the
+// generate/C-API tests rely on that) run attention as GEMMs (OpenBLAS sgemm) over the cache rows converted
 // to f32: absorbed (mla.cpp attend_chunked: all heads share K, chunks of query tokens) or expanded (attend_expanded:
 // per head K_nope/V expanded from c_kv, then standard attention), whichever needs fewer multiply-adds (use_expanded;
 // measured on the V2-Lite-shaped Q4_K_M synthetic, 2 threads: pp512 @ depth 4096 133 tok/s expanded vs 65
 // absorbed, at depth 0 equal within noise). Score memory is bounded (16 MiB chunks, never n x n_ctx). Smaller
 // batches (decode) read the encoded rows directly (cache_attention). LATTE_MLA_FORM=absorbed|expanded forces a form.
-constexpr int64_t kMlaGemmMinTokens = 2;
+constexpr int64_t kMlaGemmMinTokens = 32;
 
 struct MlaScratch {
   std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
