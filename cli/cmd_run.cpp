@@ -49,16 +49,16 @@ int run(RunOptions& o) {
   auto model = Model::load(o.session.model_params());
   check_memory_before_sessions(*model, sp);
   Session session(model, sp);
-  {
-    const auto cst = session.stats();  // memory report at load (stderr)
-    std::fprintf(stderr, "latte: latent cache %s: %llu bytes/token, %.1f MiB for n_ctx %lld\n",
-                 cache_type_name(sp.cache_type), (unsigned long long)cst.cache_bytes_per_token,
-                 double(cst.cache_bytes_total) / (1024.0 * 1024.0), (long long)cst.n_ctx);
-  }
   std::vector<int32_t> ids = model->tokenizer().encode(prompt, /*add_bos=*/true, /*parse_special=*/!o.no_special);
   if (int64_t(ids.size()) > session.n_ctx())
     throw ResourceError("prompt is " + std::to_string(ids.size()) + " tokens but the context holds " +
                         std::to_string(session.n_ctx()) + " (raise -c or shorten the prompt)");
+  {
+    const auto cst = session.stats();  // memory report once the run is accepted (stderr; errors stay one line)
+    std::fprintf(stderr, "latte: latent cache %s: %llu bytes/token, %.1f MiB for n_ctx %lld\n",
+                 cache_type_name(sp.cache_type), (unsigned long long)cst.cache_bytes_per_token,
+                 double(cst.cache_bytes_total) / (1024.0 * 1024.0), (long long)cst.n_ctx);
+  }
 
   GenerateParams gp;
   gp.max_tokens = o.n_predict;
