@@ -459,7 +459,9 @@ TEST_CASE("safetensors reader validation") {
       {R"([1,2,3])", latte::ErrorKind::Format},
       {R"({"a":)", latte::ErrorKind::Format},
   };
-  for (const auto& [h, kind] : cases) {
+  for (const auto& c : cases) {
+    const std::string& h = c.first;  // not a structured binding: CAPTURE needs a capturable variable
+    const latte::ErrorKind kind = c.second;
     CAPTURE(h);
     auto img = image(h, 8);
     CHECK(error_kind([&] { st::File::parse(img.data(), img.size(), "h"); }) == kind);

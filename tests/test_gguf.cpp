@@ -215,7 +215,9 @@ TEST_CASE("shared f32 GGUFs match their gguf-dump listings") {
     CHECK(f->alignment() == 32);
     CHECK(f->data_offset() % 32 == 0);
     REQUIRE(d.keys.size() >= 38);
-    for (const auto& [key, dk] : d.keys) {
+    for (const auto& entry : d.keys) {
+      const auto& key = entry.first;  // not a structured binding: CAPTURE needs a capturable variable
+      const auto& dk = entry.second;
       CAPTURE(key);
       const KeyValue* kv = f->find(key);
       REQUIRE(kv != nullptr);
