@@ -18,29 +18,6 @@ struct LogitsOptions {
   int n_batch = 512;
 };
 
-std::vector<int32_t> parse_id_list(const std::string& str) {
-  std::vector<int32_t> out;
-  std::string tok;
-  auto flush = [&] {
-    if (tok.empty()) return;
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(tok, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != tok.size() || v < INT32_MIN || v > INT32_MAX) throw ArgumentError("--ids: '" + tok + "' is not a token id");
-    out.push_back(static_cast<int32_t>(v));
-    tok.clear();
-  };
-  for (char c : str) {
-    if (c == ',' || c == ' ' || c == '\n' || c == '\t' || c == '[' || c == ']') flush();
-    else tok.push_back(c);
-  }
-  flush();
-  return out;
-}
 
 int run(const LogitsOptions& o) {
   if (o.ids.empty() == o.text.empty()) throw ArgumentError("logits: give exactly one of --ids or --text");

@@ -23,38 +23,13 @@ struct TokenizeOptions {
   bool json = false, no_bos = false, special = false;
 };
 
-// "1,2,3" or "1 2 3" -> ids; ArgumentError on anything that is not an integer.
-std::vector<int32_t> parse_ids(const std::string& s) {
-  std::vector<int32_t> out;
-  std::string tok;
-  auto flush = [&] {
-    if (tok.empty()) return;
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(tok, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != tok.size() || v < INT32_MIN || v > INT32_MAX)
-      throw ArgumentError("--ids: '" + tok + "' is not a token id");
-    out.push_back(int32_t(v));
-    tok.clear();
-  };
-  for (char c : s) {
-    if (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '[' || c == ']') flush();
-    else tok.push_back(c);
-  }
-  flush();
-  return out;
-}
 
 int run(const TokenizeOptions& o) {
   auto file = gguf::File::open(o.model.model);
   auto tok = Tokenizer::from_gguf(*file);
 
   if (!o.ids.empty()) {
-    auto ids = parse_ids(o.ids);
+    auto ids = parse_id_list(o.ids);
     for (int32_t id : ids)
       if (id < 0 || id >= tok->n_vocab())
         throw ArgumentError("token id " + std::to_string(id) + " is outside the vocabulary (0.." +

@@ -7,6 +7,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+#include <cstdint>
+#include <climits>
 
 #include "cli/command.h"
 #include "runtime/error.h"
@@ -98,6 +101,32 @@ inline void check_memory_before_sessions(const Model& model, const SessionParams
   MemoryPlan plan = plan_memory(model, sp, n_sessions);
   check_memory(plan);
   if (plan.fit != MemoryFit::InRam) std::fprintf(stderr, "latte: %s\n", describe(plan).c_str());
+}
+
+// "1,2,3", "1 2 3" or "[1, 2, 3]" -> ids (the --ids flag of tokenize and logits); ArgumentError naming the first
+// item that is not a 32-bit integer.
+inline std::vector<int32_t> parse_id_list(const std::string& str) {
+  std::vector<int32_t> out;
+  std::string tok;
+  auto flush = [&] {
+    if (tok.empty()) return;
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(tok, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != tok.size() || v < INT32_MIN || v > INT32_MAX) throw ArgumentError("--ids: '" + tok + "' is not a token id");
+    out.push_back(static_cast<int32_t>(v));
+    tok.clear();
+  };
+  for (char c : str) {
+    if (c == ',' || c == ' ' || c == '\n' || c == '\t' || c == '[' || c == ']') flush();
+    else tok.push_back(c);
+  }
+  flush();
+  return out;
 }
 
 // ArgumentError naming the byte offset of the first invalid UTF-8 sequence.
