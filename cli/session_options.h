@@ -10,6 +10,9 @@
 #include <vector>
 #include <cstdint>
 #include <climits>
+#include <filesystem>
+#include <memory>
+#include <unistd.h>
 
 #include "cli/command.h"
 #include "runtime/error.h"
@@ -17,6 +20,7 @@
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 #include "runtime/utf8.h"
+#include "tools/quantize.h"
 
 namespace latte::cli {
 
@@ -27,6 +31,7 @@ struct SessionOptions {
   std::string expert_groups;  // "N,K" or "0" (disable); "" = from the file
   std::string isa;            // "" = best for this CPU
   bool mlock = false;         // lock the mapped weights in RAM
+  bool no_populate = false;   // leave weight pages to be faulted in on first use
 
   void add(CLI::App& sub, bool with_ctx = true) {
     add_model_options(sub, model);
@@ -37,6 +42,8 @@ struct SessionOptions {
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
     sub.add_option("--isa", isa, "kernel ISA: scalar, avx2, avx512 (default: best for this CPU)");
     sub.add_flag("--mlock", mlock, "lock the model's weights in RAM (fails clearly if RLIMIT_MEMLOCK is too low)");
+    sub.add_flag("--no-populate", no_populate,
+                 "do not map all weight pages at load (default: mapped up front when the file fits in RAM)");
   }
 
   ModelParams model_params() const {
@@ -44,6 +51,17 @@ struct SessionOptions {
     mp.path = model.model;
     mp.isa = isa;
     mp.mlock = mlock;
+    mp.populate = !no_populate;
+    // Load progress bar on a terminal for files large enough to take a while (reading / mapping the weights).
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(mp.path, ec);
+    if (!ec && size >= (uint64_t{256} << 20) && ::isatty(2)) {
+      auto bar = std::make_shared<quantize::ProgressBar>(true, "load ");
+      mp.progress = [bar](float f) {
+        bar->update(static_cast<uint64_t>(f * 1000.0f), 1000, "");
+        if (f >= 1.0f) bar->finish();
+      };
+    }
     if (!expert_groups.empty()) {
       int n = -1, k = -1;
       char comma = 0, extra = 0;

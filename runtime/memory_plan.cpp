@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -355,6 +356,32 @@ void lock_mapping(const void* addr, size_t bytes, const std::string& what) {
     hard = rl.rlim_max;
   }
   throw ResourceError(mlock_error_message(what, bytes, err, soft, hard));
+}
+
+bool populate_mapping(const void* addr, size_t bytes, const std::function<void(float)>& progress) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22  // Linux 5.14
+#endif
+  if (addr == nullptr || bytes == 0) return false;
+  const uint64_t avail = read_system_memory().available();
+  if (avail > 0 && bytes > avail / 10 * 9) return false;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(addr) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(addr) + bytes;
+  constexpr size_t kChunk = size_t{64} << 20;
+  bool madvise_ok = true;
+  for (uintptr_t p = first; p < end; p += kChunk) {
+    const size_t len = std::min<uintptr_t>(kChunk, end - p);
+    if (madvise_ok && ::madvise(reinterpret_cast<void*>(p), len, MADV_POPULATE_READ) != 0) madvise_ok = false;
+    if (!madvise_ok) {
+      volatile uint8_t sink = 0;
+      for (uintptr_t q = std::max(p, reinterpret_cast<uintptr_t>(addr)); q < p + len; q += page)
+        sink = sink + *reinterpret_cast<const volatile uint8_t*>(q);
+      (void)sink;
+    }
+    if (progress) progress(static_cast<float>(static_cast<double>(p + len - first) / static_cast<double>(end - first)));
+  }
+  return true;
 }
 
 }  // namespace latte

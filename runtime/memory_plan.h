@@ -13,6 +13,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -101,5 +102,13 @@ void lock_mapping(const void* addr, size_t bytes, const std::string& what);
 // (RLIM_INFINITY shown as "unlimited").
 std::string mlock_error_message(const std::string& what, size_t bytes, int err, uint64_t soft_limit,
                                 uint64_t hard_limit);
+
+// Maps every page of the read-only file mapping [addr, addr+bytes) into this process up front
+// (MADV_POPULATE_READ, or one read per page on kernels older than 5.14), reading from disk what is not cached.
+// Without it each first touch of a page during generation is a page fault (~1 µs per 64 KiB fault-around: on a
+// 10 GB MoE model, a 10-20 % decode slowdown until every expert was used once). Does nothing and returns false
+// when the mapping would not fit in available memory (it would only evict itself); returns true when populated.
+// progress(f) (optional) is called with f in [0, 1]. Never throws.
+bool populate_mapping(const void* addr, size_t bytes, const std::function<void(float)>& progress = {});
 
 }  // namespace latte

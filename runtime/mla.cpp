@@ -154,28 +154,33 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
     return v.data();
   };
 
-  // 1-2. Queries [n][H*Dqk].
+  // 1-4. Queries [n][H*Dqk] and compressed KV [n][Nkv+R]. A decode step runs the two projections of x (q or q_a,
+  // and kv_a) in one parallel region.
   float* q = need(s.q, n * H * Dqk);
+  float* kv = need(s.kv, n * W);
+  const TensorView& wq_x = hp.has_q_lora() ? w.attn_q_a : w.attn_q;
+  float* q_x = hp.has_q_lora() ? need(s.cq, n * hp.q_lora_rank) : q;
+  if (n == 1) {
+    const GemvTask tasks[2] = {{&wq_x, 0, x, q_x}, {&w.attn_kv_a_mqa, 0, x, kv}};
+    ops.gemv_batch(tasks, 2);
+  } else {
+    ops.matmul(wq_x, x, E, q_x, wq_x.ne[1], n);
+    ops.matmul(w.attn_kv_a_mqa, x, E, kv, W, n);
+  }
   if (hp.has_q_lora()) {
     const int64_t Nq = hp.q_lora_rank;
-    float* cq = need(s.cq, n * Nq);
-    ops.matmul(w.attn_q_a, x, E, cq, Nq, n);
-    for (int64_t t = 0; t < n; ++t) rmsnorm(cq + t * Nq, w.attn_q_a_norm, cq + t * Nq, Nq, hp.rms_eps);
-    ops.matmul(w.attn_q_b, cq, Nq, q, H * Dqk, n);
-  } else {
-    ops.matmul(w.attn_q, x, E, q, H * Dqk, n);
+    for (int64_t t = 0; t < n; ++t) rmsnorm(q_x + t * Nq, w.attn_q_a_norm, q_x + t * Nq, Nq, hp.rms_eps);
+    ops.matmul(w.attn_q_b, q_x, Nq, q, H * Dqk, n);
   }
 
-  // 3-4. Compressed KV [n][Nkv+R]: normalise c_kv, rotate k_pe, append to the cache. Rotate q_pe of every head.
-  float* kv = need(s.kv, n * W);
-  ops.matmul(w.attn_kv_a_mqa, x, E, kv, W, n);
-  std::vector<float> cs(static_cast<size_t>(R));
+  // Normalise c_kv, rotate k_pe, append to the cache. Rotate q_pe of every head.
+  float* cs = need(s.cs, R);
   for (int64_t t = 0; t < n; ++t) {
     float* row = kv + t * W;
     rmsnorm(row, w.attn_kv_a_norm, row, Nkv, hp.rms_eps);
-    rope.cos_sin(pos0 + t, cs.data());
-    rope.rotate(row + Nkv, cs.data());
-    for (int64_t h = 0; h < H; ++h) rope.rotate(q + t * H * Dqk + h * Dqk + P, cs.data());
+    rope.cos_sin(pos0 + t, cs);
+    rope.rotate(row + Nkv, cs);
+    for (int64_t h = 0; h < H; ++h) rope.rotate(q + t * H * Dqk + h * Dqk + P, cs);
     cache.write(layer, pos0 + t, row, row + Nkv);
   }
 

@@ -28,6 +28,7 @@ constexpr int64_t kMlaGemmMinTokens = 32;
 struct MlaScratch {
   std::vector<float> cq, q, kv, qcat, olat, o, kv_f32, scores;
   std::vector<float> kb, vb, kexp, vexp;  // expanded prefill: f32 Kb/Vb [H][..], one head's K_nope [m][P], V [m][Dv]
+  std::vector<float> cs;        // rope cos/sin of one position [R]
   std::vector<int64_t> limits;  // decode: rows visible to each (token, head) query
   CacheAttnScratch attn;        // decode: attention over the encoded cache rows
 };

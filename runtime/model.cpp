@@ -80,6 +80,10 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   check_kernels(*m->kt_, *m->w_, f.path());
 
   if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
+  else if (p.populate)
+    populate_mapping(f.base(), f.file_size(), [&](float v) {
+      if (p.progress) p.progress(0.9f + 0.1f * v);
+    });
   if (p.progress) p.progress(1.0f);
   return m;
 }

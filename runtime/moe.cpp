@@ -13,19 +13,24 @@ namespace latte {
 
 void route(const RouterParams& p, const float* logits, const float* bias, int32_t* idx, float* weight) {
   const int64_t X = p.n_expert, K = p.n_used;
-  std::vector<float> probs(logits, logits + X);
+  // Per-thread scratch: no allocation per routed token once grown (route() stays pure and thread-safe).
+  thread_local std::vector<float> probs, sel, gscore;
+  thread_local std::vector<int64_t> gorder;
+  thread_local std::vector<char> keep;
+  thread_local std::vector<int32_t> order;
+  probs.assign(logits, logits + X);
   if (p.gating == GatingFunc::Sigmoid) {
     for (auto& v : probs) v = sigmoid(v);
   } else {
     softmax(probs.data(), X);
   }
-  std::vector<float> sel(probs);
+  sel.assign(probs.begin(), probs.end());
   if (bias)
     for (int64_t e = 0; e < X; ++e) sel[static_cast<size_t>(e)] += bias[e];
 
   if (p.n_group > 1 && p.n_group_used < p.n_group) {
     const int64_t G = p.n_group, gs = X / G;
-    std::vector<float> gscore(static_cast<size_t>(G));
+    gscore.resize(static_cast<size_t>(G));
     for (int64_t g = 0; g < G; ++g) {
       const float* b = sel.data() + g * gs;
       if (p.gating == GatingFunc::Sigmoid) {
@@ -40,17 +45,17 @@ void route(const RouterParams& p, const float* logits, const float* bias, int32_
         gscore[static_cast<size_t>(g)] = *std::max_element(b, b + gs);
       }
     }
-    std::vector<int64_t> gorder(static_cast<size_t>(G));
+    gorder.resize(static_cast<size_t>(G));
     std::iota(gorder.begin(), gorder.end(), 0);
     std::stable_sort(gorder.begin(), gorder.end(),
                      [&](int64_t a, int64_t b) { return gscore[static_cast<size_t>(a)] > gscore[static_cast<size_t>(b)]; });
-    std::vector<bool> keep(static_cast<size_t>(G), false);
-    for (int64_t i = 0; i < p.n_group_used; ++i) keep[static_cast<size_t>(gorder[static_cast<size_t>(i)])] = true;
+    keep.assign(static_cast<size_t>(G), 0);
+    for (int64_t i = 0; i < p.n_group_used; ++i) keep[static_cast<size_t>(gorder[static_cast<size_t>(i)])] = 1;
     for (int64_t e = 0; e < X; ++e)
       if (!keep[static_cast<size_t>(e / gs)]) sel[static_cast<size_t>(e)] = 0.0f;
   }
 
-  std::vector<int32_t> order(static_cast<size_t>(X));
+  order.resize(static_cast<size_t>(X));
   std::iota(order.begin(), order.end(), 0);
   std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int32_t a, int32_t b) {
     const float sa = sel[static_cast<size_t>(a)], sb = sel[static_cast<size_t>(b)];
@@ -65,6 +70,54 @@ void route(const RouterParams& p, const float* logits, const float* bias, int32_
   const float norm = p.norm ? static_cast<float>(1.0 / (sum + 1e-20)) : 1.0f;
   for (int64_t k = 0; k < K; ++k) weight[k] *= norm * p.scale;
 }
+
+namespace {
+
+// Decode (one token): the shared experts and the K selected experts share the input x, so every gate and up
+// projection runs in one parallel region, then every down projection in a second; the routed outputs are summed
+// in ascending expert order (like the batched path) and added to the shared output. s.idx / s.wts hold the route.
+void moe_decode_step(Ops& ops, const LayerWeights& w, int64_t E, const float* x, float* y, MoeScratch& s, int64_t K) {
+  const bool shared = w.ffn_gate_shexp.valid();
+  const int64_t Fe = w.ffn_gate_exps.ne[1], Fs = shared ? w.ffn_gate_shexp.ne[1] : 0;
+  s.order.resize(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) s.order[static_cast<size_t>(k)] = static_cast<int32_t>(k);
+  std::sort(s.order.begin(), s.order.end(),
+            [&](int32_t a, int32_t b) { return s.idx[static_cast<size_t>(a)] < s.idx[static_cast<size_t>(b)]; });
+  // Hidden buffers: g/u [Fs + K·Fe] (shared first), outputs yg [(1 + K)·E].
+  const size_t hid = static_cast<size_t>(Fs + K * Fe);
+  if (s.ffn.g.size() < hid) s.ffn.g.resize(hid);
+  if (s.ffn.u.size() < hid) s.ffn.u.resize(hid);
+  if (s.yg.size() < static_cast<size_t>((K + 1) * E)) s.yg.resize(static_cast<size_t>((K + 1) * E));
+  float* g = s.ffn.g.data();
+  float* u = s.ffn.u.data();
+  float* yg = s.yg.data();
+  s.tasks.clear();
+  if (shared) {
+    s.tasks.push_back({&w.ffn_gate_shexp, 0, x, g});
+    s.tasks.push_back({&w.ffn_up_shexp, 0, x, u});
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t e = s.idx[static_cast<size_t>(s.order[static_cast<size_t>(k)])];
+    s.tasks.push_back({&w.ffn_gate_exps, e, x, g + Fs + k * Fe});
+    s.tasks.push_back({&w.ffn_up_exps, e, x, u + Fs + k * Fe});
+  }
+  ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+  silu_mul(g, u, static_cast<int64_t>(hid));
+  s.tasks.clear();
+  if (shared) s.tasks.push_back({&w.ffn_down_shexp, 0, g, yg});
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t e = s.idx[static_cast<size_t>(s.order[static_cast<size_t>(k)])];
+    s.tasks.push_back({&w.ffn_down_exps, e, g + Fs + k * Fe, yg + (k + 1) * E});
+  }
+  ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+  for (int64_t j = 0; j < E; ++j) {
+    float r = 0.0f;
+    for (int64_t k = 0; k < K; ++k) r += s.wts[static_cast<size_t>(s.order[static_cast<size_t>(k)])] * yg[(k + 1) * E + j];
+    y[j] = (shared ? yg[j] : 0.0f) + r;
+  }
+}
+
+}  // namespace
 
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, int64_t n,
                  float* y, MoeScratch& s, uint64_t* expert_evals) {
@@ -85,41 +138,17 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
       s.by_expert[static_cast<size_t>(s.idx[static_cast<size_t>(t * K + k)])].push_back(
           {static_cast<int32_t>(t), s.wts[static_cast<size_t>(t * K + k)]});
 
+  if (n == 1) {
+    moe_decode_step(ops, w, E, x, y, s, K);
+    if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
+    return;
+  }
   // Shared experts first (overwrites y), then each selected expert once over its gathered tokens.
   if (w.ffn_gate_shexp.valid()) swiglu(ops, w.ffn_gate_shexp, w.ffn_up_shexp, w.ffn_down_shexp, x, E, n, y, E, s.ffn);
   else std::fill(y, y + n * E, 0.0f);
   // Routed sum accumulated separately so that y = routed + shared is summed in the reference order.
-  std::vector<float> routed(static_cast<size_t>(n * E), 0.0f);
-  if (n == 1) {
-    // Decode: the K selected experts share the input; each projection runs as one product over K matrices
-    // (one parallel region instead of K), in ascending expert order like the batched path.
-    std::vector<int32_t> sel(s.idx.begin(), s.idx.begin() + K);
-    std::vector<float> wsel(static_cast<size_t>(K));
-    std::vector<int64_t> order(static_cast<size_t>(K));
-    std::iota(order.begin(), order.end(), 0);
-    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sel[a] < sel[b]; });
-    std::vector<int32_t> mats(static_cast<size_t>(K));
-    for (int64_t k = 0; k < K; ++k) {
-      mats[static_cast<size_t>(k)] = sel[static_cast<size_t>(order[static_cast<size_t>(k)])];
-      wsel[static_cast<size_t>(k)] = s.wts[static_cast<size_t>(order[static_cast<size_t>(k)])];
-    }
-    const int64_t Fe = w.ffn_gate_exps.ne[1];
-    s.ffn.g.resize(static_cast<size_t>(K * Fe));
-    s.ffn.u.resize(static_cast<size_t>(K * Fe));
-    s.yg.resize(static_cast<size_t>(K * E));
-    ops.matmul_3d(w.ffn_gate_exps, x, E, 0, s.ffn.g.data(), Fe, Fe, 1, mats.data(), K);
-    ops.matmul_3d(w.ffn_up_exps, x, E, 0, s.ffn.u.data(), Fe, Fe, 1, mats.data(), K);
-    silu_mul(s.ffn.g.data(), s.ffn.u.data(), K * Fe);
-    ops.matmul_3d(w.ffn_down_exps, s.ffn.g.data(), Fe, Fe, s.yg.data(), E, E, 1, mats.data(), K);
-    for (int64_t k = 0; k < K; ++k) {
-      const float wt = wsel[static_cast<size_t>(k)];
-      const float* src = s.yg.data() + k * E;
-      for (int64_t j = 0; j < E; ++j) routed[static_cast<size_t>(j)] += wt * src[j];
-    }
-    if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
-    for (int64_t i = 0; i < E; ++i) y[i] += routed[static_cast<size_t>(i)];
-    return;
-  }
+  s.routed.assign(static_cast<size_t>(n * E), 0.0f);
+  float* routed = s.routed.data();
   for (int64_t e = 0; e < X; ++e) {
     const auto& list = s.by_expert[static_cast<size_t>(e)];
     const int64_t m = static_cast<int64_t>(list.size());
@@ -132,13 +161,13 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
            s.yg.data(), E, s.ffn);
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, wt] = list[static_cast<size_t>(i)];
-      float* dst = routed.data() + static_cast<int64_t>(t) * E;
+      float* dst = routed + static_cast<int64_t>(t) * E;
       const float* src = s.yg.data() + i * E;
       for (int64_t j = 0; j < E; ++j) dst[j] += wt * src[j];
     }
     if (expert_evals) *expert_evals += static_cast<uint64_t>(m);
   }
-  for (int64_t i = 0; i < n * E; ++i) y[i] += routed[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < n * E; ++i) y[i] += routed[i];
 }
 
 }  // namespace latte

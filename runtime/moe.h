@@ -7,6 +7,7 @@
 
 #include "runtime/ffn.h"
 #include "runtime/hparams.h"
+#include "runtime/ops.h"
 
 namespace latte {
 class Ops;
@@ -29,8 +30,9 @@ struct RouterParams {
 void route(const RouterParams& p, const float* logits, const float* bias, int32_t* idx, float* weight);
 
 struct MoeScratch {
-  std::vector<float> logits, xg, yg, wts;
-  std::vector<int32_t> idx;
+  std::vector<float> logits, xg, yg, wts, routed;
+  std::vector<int32_t> idx, order;
+  std::vector<GemvTask> tasks;  // decode: the step's gate/up, then down products
   std::vector<std::vector<std::pair<int32_t, float>>> by_expert;  // expert -> (token, weight)
   FfnScratch ffn;
 };

@@ -121,7 +121,8 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
         else att.quantize_row(src, d, n);
       }
     };
-    if (M * n_tok >= 4 && pool_.size() > 1) pool_.parallel_for(M * n_tok, conv);
+    // Only large conversions are worth a parallel region (a decode step's few short rows take microseconds).
+    if (M * n_tok * n >= (int64_t{1} << 16) && pool_.size() > 1) pool_.parallel_for(M * n_tok, conv);
     else conv(0, M * n_tok, 0);
     act = dst;
   }
@@ -149,6 +150,89 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
   const double work = static_cast<double>(n) * static_cast<double>(n_out) * static_cast<double>(M * n_tok);
   if (pool_.size() <= 1 || work < 32768.0) body(0, M * nblk, 0);
   else pool_.parallel_for(M * nblk, body);
+}
+
+void Ops::gemv_batch(const GemvTask* tasks, int64_t n_tasks) {
+  if (n_tasks <= 0) return;
+  // 1. Activations: one conversion per distinct (x, partner type), serial (each is a single short row).
+  task_act_.resize(static_cast<size_t>(n_tasks));
+  size_t used = 0;
+  for (int pass = 0; pass < 2; ++pass) {  // pass 0 sizes act_, pass 1 fills it
+    used = 0;
+    for (int64_t i = 0; i < n_tasks; ++i) {
+      const TensorView& W = *tasks[i].w;
+      const DType at = W.tt->vec_dot_type;
+      if (!kt_.vec_dot[static_cast<uint32_t>(W.type())] && !kt_.gemv[static_cast<uint32_t>(W.type())])
+        throw UnsupportedError(std::string("no ") + isa_name(kt_.isa) + " kernel for weight type " + W.tt->name +
+                               " (tensor " + W.name + ")");
+      if (at == DType::F32) continue;
+      int64_t same = -1;
+      for (int64_t j = 0; j < i && same < 0; ++j)
+        if (tasks[j].x == tasks[i].x && tasks[j].w->tt->vec_dot_type == at && tasks[j].w->ne[0] == W.ne[0]) same = j;
+      if (same >= 0) {
+        task_act_[static_cast<size_t>(i)] = task_act_[static_cast<size_t>(same)];
+        continue;
+      }
+      const TypeTraits& att = type_traits(at);
+      const size_t bytes = row_bytes(att, W.ne[0]);
+      task_act_[static_cast<size_t>(i)] = used;
+      if (pass == 1) {
+        uint8_t* d = act_.data() + used;
+        if (const QuantizeActFn q = kt_.quantize_act[static_cast<uint32_t>(at)]) q(tasks[i].x, d, W.ne[0]);
+        else att.quantize_row(tasks[i].x, d, W.ne[0]);
+      }
+      used += (bytes + 63) / 64 * 64;
+    }
+    if (pass == 0 && act_.size() < used) act_.resize(used);
+  }
+
+  // 2. Work items of up to kBlock rows, with cumulative weight bytes for a balanced split.
+  constexpr int64_t kBlock = 16;
+  items_.clear();
+  double cost = 0.0;
+  for (int64_t i = 0; i < n_tasks; ++i) {
+    const TensorView& W = *tasks[i].w;
+    const int64_t rows = W.ne[1];
+    for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+      const int64_t nr = std::min(kBlock, rows - r0);
+      cost += static_cast<double>(nr) * static_cast<double>(W.nb1);
+      items_.push_back({static_cast<int32_t>(i), static_cast<int32_t>(nr), r0, cost});
+    }
+  }
+  auto run = [&](size_t b, size_t e) {
+    for (size_t k = b; k < e; ++k) {
+      const BatchItem& it = items_[k];
+      const GemvTask& t = tasks[it.task];
+      const TensorView& W = *t.w;
+      const uint32_t wid = static_cast<uint32_t>(W.type());
+      const uint8_t* a = W.tt->vec_dot_type == DType::F32 ? reinterpret_cast<const uint8_t*>(t.x)
+                                                            : act_.data() + task_act_[static_cast<size_t>(it.task)];
+      const uint8_t* w = W.row(it.r0, t.mat);
+      float* y = t.y + it.r0;
+      if (const GemvFn gv = kt_.gemv[wid]) {
+        gv(W.ne[0], w, W.nb1, a, y, it.nr);
+      } else {
+        const VecDotFn vd = kt_.vec_dot[wid];
+        for (int64_t r = 0; r < it.nr; ++r) y[r] = vd(W.ne[0], w + static_cast<size_t>(r) * W.nb1, a);
+      }
+    }
+  };
+  const size_t n_items = items_.size();
+  if (pool_.size() <= 1 || cost < 65536.0) {
+    run(0, n_items);
+    return;
+  }
+  // Thread t takes the items whose cumulative cost ends in (total·t/T, total·(t+1)/T].
+  pool_.run_on_all([&](int t, int T) {
+    auto bound = [&](int k) -> size_t {
+      if (k >= T) return n_items;
+      const double c = cost * k / T;
+      return static_cast<size_t>(std::upper_bound(items_.begin(), items_.end(), c,
+                                                  [](double v, const BatchItem& x) { return v < x.cost_end; }) -
+                                 items_.begin());
+    };
+    run(t == 0 ? 0 : bound(t), bound(t + 1));
+  });
 }
 
 }  // namespace latte

@@ -22,6 +22,15 @@ float sigmoid(float x);
 
 class GemmContext;
 
+// One matrix-vector product of a decode step: y[r] = Σ_i W_m[r][i]·x[i] for every row r of matrix `mat` of W
+// (mat = 0 for a 2-D view). x: W.ne[0] floats; y: W.ne[1] floats.
+struct GemvTask {
+  const TensorView* w = nullptr;
+  int64_t mat = 0;
+  const float* x = nullptr;
+  float* y = nullptr;
+};
+
 class Ops {
  public:
   Ops(const KernelTable& kt, const ThreadPool& pool);
@@ -46,6 +55,12 @@ class Ops {
   void matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
                  int64_t n_tok, const int32_t* mats = nullptr, int64_t n_mats = 0);
 
+  // Several independent products of one decode step in a single parallel region (e.g. the shared and the routed
+  // experts' gate and up projections). Each distinct (x, activation type) is quantized once; the work is split over
+  // the threads by weight bytes (not by task count), so products of different types and sizes balance.
+  // Allocation-free once the scratch has grown to the step's size.
+  void gemv_batch(const GemvTask* tasks, int64_t n_tasks);
+
   // Float helpers from the kernel table (scalar fallbacks if the table has none).
   float dot(int64_t n, const float* a, const float* b) const;
   void axpy(int64_t n, float a, const float* x, float* y) const;  // y += a*x
@@ -54,6 +69,14 @@ class Ops {
   const KernelTable& kt_;
   const ThreadPool& pool_;
   std::vector<uint8_t> act_;  // quantized activations [n_tok][act row bytes]
+  struct BatchItem {          // gemv_batch work item: rows [r0, r0+nr) of task `task`
+    int32_t task;
+    int32_t nr;
+    int64_t r0;
+    double cost_end;          // cumulative weight bytes up to and including this item
+  };
+  std::vector<BatchItem> items_;
+  std::vector<size_t> task_act_;  // gemv_batch: offset of each task's quantized activation in act_
   GemmContext* gemm_ = nullptr;
   int64_t gemm_min_ = 0;
 };

@@ -20,6 +20,7 @@ struct ModelParams {
   std::string path;
   std::string isa;            // "" = best for this CPU (LATTE_ISA env also honoured); "scalar", "avx2", "avx512"
   bool mlock = false;         // lock the mapped weights in RAM
+  bool populate = true;       // map every weight page at load when the file fits in RAM (populate_mapping)
   bool repack = false;        // repack weights into a faster layout at load (owned arena)
   int expert_groups = -1;     // override expert_group_count (-1: from file; 0: disable groups)
   int expert_groups_used = -1;
