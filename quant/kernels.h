@@ -20,10 +20,17 @@ using QuantizeActFn = void (*)(const float* x, void* dst, int64_t n);
 // y[r] = dot(row r of W, act) for r in [0, nrows). W rows are `w_stride` bytes apart.
 using GemvFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* act, float* y, int64_t nrows);
 
+// Small-batch product (prefill row blocks): y[t·ldy + r] = dot(row r of W, act row t) for r < nrows, t < ntok.
+// W rows are `w_stride` bytes apart, activation rows (vec_dot_type) `act_stride` bytes apart. Reads each weight
+// block once for all ntok rows (decode the block once, reuse it per token).
+using GemmTileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* act, size_t act_stride, float* y,
+                            int64_t ldy, int64_t nrows, int64_t ntok);
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
   VecDotFn vec_dot[kMaxTypeId] = {};         // indexed by weight type id
   GemvFn gemv[kMaxTypeId] = {};              // indexed by weight type id (multi-row, may share act loads)
+  GemmTileFn gemm_tile[kMaxTypeId] = {};     // indexed by weight type id; optional (null: gemv per token)
   QuantizeActFn quantize_act[kMaxTypeId] = {};  // indexed by activation type id
   // Float helpers used by attention and norms (n arbitrary).
   float (*dot_f32)(int64_t n, const float* a, const float* b) = nullptr;

@@ -221,6 +221,7 @@ void gemm_rows(GemmContext::Impl& c, const TensorView& W, const float* X, int64_
   const uint32_t wid = static_cast<uint32_t>(W.type());
   const VecDotFn vd = c.kt.vec_dot[wid];
   const GemvFn gv = c.kt.gemv[wid];
+  const GemmTileFn tile = c.kt.gemm_tile[wid];
   if (!vd && !gv)
     throw UnsupportedError(std::string("gemm rows: no ") + isa_name(c.kt.isa) + " kernel for weight type " +
                            W.tt->name + " (tensor " + W.name + ")");
@@ -252,6 +253,10 @@ void gemm_rows(GemmContext::Impl& c, const TensorView& W, const float* X, int64_
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t rb = b * kBlock, nr = std::min(kBlock, m - rb);
       const uint8_t* w = W.row(rb);
+      if (tile && n > 1) {
+        tile(k, w, W.nb1, act, act_ts, Y + rb, ldy, nr, n);
+        continue;
+      }
       for (int64_t t = 0; t < n; ++t) {
         const uint8_t* a = act + static_cast<size_t>(t) * act_ts;
         float* y = Y + t * ldy + rb;

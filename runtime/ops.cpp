@@ -91,6 +91,7 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
   const uint32_t wid = static_cast<uint32_t>(W.type());
   const VecDotFn vd = kt_.vec_dot[wid];
   const GemvFn gv = kt_.gemv[wid];
+  const GemmTileFn tile = kt_.gemm_tile[wid];
   if (!vd && !gv)
     throw UnsupportedError(std::string("no ") + isa_name(kt_.isa) + " kernel for weight type " + W.tt->name +
                            " (tensor " + W.name + ")");
@@ -136,6 +137,10 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
       const int64_t m = i / nblk, rb = (i % nblk) * kBlock;
       const int64_t nr = std::min(kBlock, n_out - rb);
       const uint8_t* w = W.row(rb, mats ? mats[m] : m);
+      if (tile && n_tok > 1) {
+        tile(n, w, nb1, act + static_cast<size_t>(m) * act_ms, act_ts, Y + m * ys + rb, ldy, nr, n_tok);
+        continue;
+      }
       for (int64_t t = 0; t < n_tok; ++t) {
         const uint8_t* a = act + static_cast<size_t>(m) * act_ms + static_cast<size_t>(t) * act_ts;
         float* y = Y + m * ys + t * ldy + rb;

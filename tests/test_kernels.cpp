@@ -171,6 +171,54 @@ TEST_CASE("gemv honours a row stride larger than the row (9 rows, padded)") {
   }
 }
 
+TEST_CASE("multi-row gemv: every row count 1..17, long rows, padded strides, row offsets (quantized types)") {
+  // Multi-row kernels (4/2/1-row groups) must give each row its own result for any nrows and stride.
+  const KernelTable& ref = kernel_table(Isa::Scalar);
+  for (Isa isa : simd_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    for (DType t : kWeightTypes) {
+      const TypeTraits& tt = type_traits(t);
+      if (tt.block_elems == 1) continue;
+      const DType at = tt.vec_dot_type;
+      for (int64_t n : {int64_t(256), int64_t(1280), int64_t(2048), int64_t(4352)}) {
+        for (size_t pad : {size_t(0), size_t(40)}) {
+          CAPTURE(std::string(isa_name(isa)));
+          CAPTURE(std::string(tt.name));
+          CAPTURE(n);
+          CAPTURE(pad);
+          const int64_t maxrows = 17;
+          const size_t rb = row_bytes(t, n), stride = rb + pad;
+          const auto packed = make_rows(t, n, maxrows, 1000 + static_cast<uint32_t>(n) + static_cast<uint32_t>(t));
+          std::vector<uint8_t> w(stride * maxrows, 0xEE);
+          for (int64_t r = 0; r < maxrows; ++r) std::memcpy(w.data() + r * stride, packed.data() + r * rb, rb);
+          const auto x = gaussian(n, 17 + static_cast<uint32_t>(n), 1.5f);
+          std::vector<uint8_t> act(row_bytes(at, n));
+          ref.quantize_act[static_cast<uint32_t>(at)](x.data(), act.data(), n);
+          std::vector<float> y_ref(maxrows);
+          std::vector<double> scale(maxrows);
+          for (int64_t r = 0; r < maxrows; ++r) {
+            y_ref[r] = ref.vec_dot[static_cast<uint32_t>(t)](n, packed.data() + r * rb, act.data());
+            scale[r] = abs_dot(t, packed.data() + r * rb, at, act.data(), n);
+          }
+          for (int64_t first : {int64_t(0), int64_t(3)}) {
+            for (int64_t nrows = 1; first + nrows <= maxrows; ++nrows) {
+              CAPTURE(first);
+              CAPTURE(nrows);
+              std::vector<float> y(nrows + 1, -7.f);
+              kt.gemv[static_cast<uint32_t>(t)](n, w.data() + first * stride, stride, act.data(), y.data(), nrows);
+              for (int64_t r = 0; r < nrows; ++r) {
+                CAPTURE(r);
+                CHECK(std::fabs(double(y[r]) - y_ref[first + r]) <= 2e-5 * scale[first + r] + 1e-6);
+              }
+              CHECK(y[nrows] == -7.f);  // no write past nrows
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("activation quantizers are byte-identical to the scalar reference") {
   const KernelTable& ref = kernel_table(Isa::Scalar);
   for (Isa isa : simd_isas()) {

@@ -1,6 +1,11 @@
 // x86 SIMD kernels, part 4 of 4: generic gemv over rows and the KernelTable fill (see kernels_x86_common.h).
 #pragma once
-#include "quant/isa/kernels_x86_kquants.h"
+#include "quant/isa/kernels_x86_kquants512.h"
+
+// 0: the AVX-512 table keeps the single-row 256-bit K-quant kernels (A/B measurements).
+#ifndef LATTE_KQ512
+#define LATTE_KQ512 1
+#endif
 
 namespace latte::simd {
 namespace {
@@ -63,9 +68,16 @@ void fill_x86(KernelTable& kt) {
   set_kernel<A, vd_q8_0<A>, gemv_q8_0<A>>(kt, DType::Q8_0);
   set_kernel<A, vd_q2_k<A>>(kt, DType::Q2_K);
   set_kernel<A, vd_q3_k<A>>(kt, DType::Q3_K);
-  set_kernel<A, vd_q4_k<A>>(kt, DType::Q4_K);
-  set_kernel<A, vd_q5_k<A>>(kt, DType::Q5_K);
-  set_kernel<A, vd_q6_k<A>>(kt, DType::Q6_K);
+  if constexpr (kIs512<A> && LATTE_KQ512) {
+    // 512-bit VNNI multi-row kernels (kernels_x86_kquants512.h)
+    set_kernel<A, vd_q4_k<A>, gemv_q4_k_512<A>>(kt, DType::Q4_K);
+    set_kernel<A, vd_q5_k<A>, gemv_q5_k_512<A>>(kt, DType::Q5_K);
+    set_kernel<A, vd_q6_k<A>, gemv_q6_k_512<A>>(kt, DType::Q6_K);
+  } else {
+    set_kernel<A, vd_q4_k<A>>(kt, DType::Q4_K);
+    set_kernel<A, vd_q5_k<A>>(kt, DType::Q5_K);
+    set_kernel<A, vd_q6_k<A>>(kt, DType::Q6_K);
+  }
   set_kernel<A, vd_iq4_nl<A>, gemv_iq4_nl<A>>(kt, DType::IQ4_NL);
   set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_0)] = quantize_q8_0<A>;
