@@ -277,3 +277,71 @@ TEST_CASE("LATTE_ISA override") {
   if (old) setenv("LATTE_ISA", saved.c_str(), 1);
   else unsetenv("LATTE_ISA");
 }
+
+TEST_CASE("gemm_tile matches the scalar vec_dot (every registered type, rows 1..17, tokens 1..20 and 48)") {
+  // Tile kernels (multi-token) must give y[t*ldy + r] = dot(row r, act row t) for any nrows / ntok, padded
+  // weight and activation strides and ldy > nrows, and write nothing else.
+  const KernelTable& ref = kernel_table(Isa::Scalar);
+  int tested = 0;
+  for (Isa isa : simd_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    for (DType t : kWeightTypes) {
+      const GemmTileFn tile = kt.gemm_tile[static_cast<uint32_t>(t)];
+      if (!tile) continue;
+      const TypeTraits& tt = type_traits(t);
+      const DType at = tt.vec_dot_type;
+      std::vector<int64_t> ns = {256, 768, 2048, 2304};
+      if (tt.block_elems == 32) ns = {32, 96, 256, 800, 1408, 2048};
+      for (int64_t n : ns) {
+        CAPTURE(std::string(isa_name(isa)));
+        CAPTURE(std::string(tt.name));
+        CAPTURE(n);
+        ++tested;
+        const int64_t maxrows = 17, maxtok = 48, ldy = 19;
+        const size_t rb = row_bytes(t, n), ws = rb + 40;
+        const size_t arb = row_bytes(at, n), as = arb + 68;
+        const auto packed = make_rows(t, n, maxrows, 2000 + static_cast<uint32_t>(n) + static_cast<uint32_t>(t));
+        std::vector<uint8_t> w(ws * maxrows, 0xEE);
+        for (int64_t r = 0; r < maxrows; ++r) std::memcpy(w.data() + r * ws, packed.data() + r * rb, rb);
+        std::vector<uint8_t> act(as * maxtok, 0xEE);
+        for (int64_t k = 0; k < maxtok; ++k) {
+          const auto x = gaussian(n, 77 + static_cast<uint32_t>(n * 3 + k), k % 5 == 0 ? 4.f : 1.f);
+          ref.quantize_act[static_cast<uint32_t>(at)](x.data(), act.data() + k * as, n);
+        }
+        std::vector<float> y_ref(maxrows * maxtok);
+        std::vector<double> scale(maxrows * maxtok);
+        for (int64_t k = 0; k < maxtok; ++k)
+          for (int64_t r = 0; r < maxrows; ++r) {
+            y_ref[k * maxrows + r] = ref.vec_dot[static_cast<uint32_t>(t)](n, packed.data() + r * rb, act.data() + k * as);
+            scale[k * maxrows + r] = abs_dot(t, packed.data() + r * rb, at, act.data() + k * as, n);
+          }
+        std::vector<int64_t> toks;
+        for (int64_t k = 1; k <= 20; ++k) toks.push_back(k);
+        toks.push_back(48);
+        int bad = 0;
+        for (int64_t nrows = 1; nrows <= maxrows; ++nrows) {
+          for (int64_t ntok : toks) {
+            std::vector<float> y(static_cast<size_t>(ldy * ntok), -7.f);
+            tile(n, w.data(), ws, act.data(), as, y.data(), ldy, nrows, ntok);
+            for (int64_t k = 0; k < ntok; ++k)
+              for (int64_t r = 0; r < ldy; ++r) {
+                const float got = y[k * ldy + r];
+                const bool ok = r < nrows ? std::fabs(double(got) - y_ref[k * maxrows + r]) <=
+                                                2e-5 * scale[k * maxrows + r] + 1e-6
+                                          : got == -7.f;
+                if (!ok && bad++ < 5) {
+                  CAPTURE(nrows);
+                  CAPTURE(ntok);
+                  CAPTURE(k);
+                  CAPTURE(r);
+                  CHECK(got == doctest::Approx(r < nrows ? y_ref[k * maxrows + r] : -7.f));
+                }
+              }
+          }
+        }
+        CHECK(bad == 0);
+      }
+    }
+  }
+  MESSAGE("gemm_tile cases tested: " << tested);
+}

@@ -1,6 +1,7 @@
 // x86 SIMD kernels, part 4 of 4: generic gemv over rows and the KernelTable fill (see kernels_x86_common.h).
 #pragma once
 #include "quant/isa/kernels_x86_kquants512.h"
+#include "quant/isa/kernels_x86_tile.h"
 
 // 0: the AVX-512 table keeps the single-row 256-bit K-quant kernels (A/B measurements).
 #ifndef LATTE_KQ512
@@ -80,6 +81,15 @@ void fill_x86(KernelTable& kt) {
   }
   set_kernel<A, vd_iq4_nl<A>, gemv_iq4_nl<A>>(kt, DType::IQ4_NL);
   set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
+  if constexpr (kIs512<A>) {
+    // multi-token VNNI tile kernels (kernels_x86_tile.h)
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q4_K)] = gemm_tile_q4_k<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q5_K)] = gemm_tile_q5_k<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q6_K)] = gemm_tile_q6_k<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q8_0)] = gemm_tile_q8_0<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q5_0)] = gemm_tile_q5_0<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::Q4_0)] = gemm_tile_q4_0<A>;
+  }
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_0)] = quantize_q8_0<A>;
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k<A>;
   kt.dot_f32 = dot_f32<A>;

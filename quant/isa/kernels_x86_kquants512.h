@@ -2,33 +2,17 @@
 // Used only by the AVX-512 table fill (fill_x86<Avx512>); the templates are never instantiated for AVX2, so the
 // AVX-512 intrinsics below never reach AVX2 code generation.
 //
-// R rows at once share every activation load (and the Q6_K offset products); each row's 6-bit per-sub-block scales
-// are applied with vpdpwssd on the fresh vpdpbusd dot: every int32 lane of a dpbusd over 4 products of a 4..6-bit
-// weight (Q6_K: q - 32) and a Q8_K value fits int16 (|v| <= 4 * 63 * 127 < 32768), so (low int16 = scale, high
-// int16 = 0) multiplies the lane by the scale exactly.
+// Up to 4 rows at once share every activation load (and the Q6_K offset products). Per-sub-block scales: every int32
+// lane of a fresh vpdpbusd over 4 products of a 4..6-bit weight (Q6_K: q - 32) and a Q8_K value (|a| <= 127) fits
+// int16 (|v| <= 4 * 32 * 127 or 4 * 31 * 127 < 32768), so the two dots of a 64-byte chunk are packed to int16 with
+// vpackssdw (exact) and scaled with one vpmaddwd / vpdpwssd against a vpshufb-built vector of per-lane scales.
+// Measured (Zen 4 VM, 1 thread, rows of 2048, ~512 MiB, best of 15): Q4_K 17 -> 21-23 GB/s, Q6_K 19 -> 23-27 GB/s
+// against the single-row 256-bit kernels; in L2 (compute bound) Q4_K 21 -> 28 GB/s, Q6_K about equal (33-35).
 #pragma once
 #include "quant/isa/kernels_x86_kquants.h"
 
 namespace latte::simd {
 namespace {
-
-// dword pattern v_L repeated over 128-bit lane L (L = 0..3).
-template <class A>
-inline __m512i lane_dwords(int v0, int v1, int v2, int v3) {
-  return _mm512_set_epi32(v3, v3, v3, v3, v2, v2, v2, v2, v1, v1, v1, v1, v0, v0, v0, v0);
-}
-// vpshufb mask picking byte idx_L (zero-extended into an int16, high int16 zero) in every dword of lane L.
-template <class A>
-inline __m512i byte_to_dword_mask(int i0, int i1, int i2, int i3) {
-  const int z = static_cast<int>(0x80808000u);
-  return lane_dwords<A>(z | i0, z | i1, z | i2, z | i3);
-}
-// vpshufb mask picking int16 at byte offset b_L (low int16 of each dword; high int16 zero) in lane L.
-template <class A>
-inline __m512i word_to_dword_mask(int b0, int b1, int b2, int b3) {
-  auto w = [](int b) { return static_cast<int>(0x80800000u) | ((b + 1) << 8) | b; };
-  return lane_dwords<A>(w(b0), w(b1), w(b2), w(b3));
-}
 
 // [lo[0..31] | hi[0..31]] as one zmm.
 template <class A>
@@ -36,38 +20,62 @@ inline __m512i load2x256(const void* lo, const void* hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(loadu256<A>(lo)), loadu256<A>(hi), 1);
 }
 
-// Prefetch distance multiplier for R interleaved streams (bytes ahead per stream = LATTE_PF_DIST * kPf).
-#ifndef LATTE_KQ512_PF
-#define LATTE_KQ512_PF 1
+// Software prefetch, per row stream, LATTE_KQ512_PFD bytes ahead (0 disables). Without it these kernels stream at
+// a third of the speed (the hardware prefetcher does not keep R interleaved streams ahead).
+#ifndef LATTE_KQ512_PFD
+#define LATTE_KQ512_PFD 8192
 #endif
-template <int R>
-constexpr int kPfScale512 = (R + 1) / 2;
-
+#ifndef LATTE_KQ512_HINT
+#define LATTE_KQ512_HINT LATTE_PF_HINT
+#endif
 template <class A, int R>
 inline void prefetch_k512(const void* p, size_t bytes) {
-  if constexpr (LATTE_KQ512_PF > 0) prefetch_block<A, kPfScale512<R> * LATTE_KQ512_PF>(p, bytes);
+  if constexpr (LATTE_KQ512_PFD > 0) {
+    const char* c = static_cast<const char*>(p) + LATTE_KQ512_PFD;
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, LATTE_KQ512_HINT);
+  }
+}
+
+// 64-byte vpshufb mask from f(lane, byte) (lane = 128-bit lane 0..3, byte 0..15; -1 = zero).
+template <class A, class F>
+inline __m512i make_mask(F f) {
+  alignas(64) int8_t m[64];
+  for (int l = 0; l < 4; ++l)
+    for (int b = 0; b < 16; ++b) m[16 * l + b] = static_cast<int8_t>(f(l, b));
+  return _mm512_load_si512(m);
 }
 
 // ---- Q4_K / Q5_K. A 64-byte load of qs[64h..64h+63] holds, in its low nibbles, elements [128h+0..31 | 128h+64..95]
 // (sub-blocks 4h, 4h+2) and in its high nibbles [128h+32..63 | 128h+96..127] (sub-blocks 4h+1, 4h+3); the matching
-// activation zmm is built once per block for all R rows. Mins: dmin * sum_s m_s * (bsums[2s] + bsums[2s+1]).
+// activation zmm is built once per block for all R rows. The two dpbusd dots of a 64-byte chunk are packed to int16
+// (vpackssdw, exact) and scaled by one vpmaddwd / vpdpwssd. The 16-byte block headers (d, dmin, 12 scale bytes) of
+// the R <= 4 rows are unpacked together, one row per 128-bit lane, into F = [m4..7 | sc0..3 | m0..3 | sc4..7].
+// Mins: dmin * sum_s m_s * (bsums[2s] + bsums[2s+1]), one row per lane too.
 template <class A, bool kFive, int R>
 inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_K* yb, float* out) {
+  static_assert(R >= 1 && R <= 4);
   using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
   const Block* x[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * stride);
   __m512 acc[R];
-  __m128 accm[R];
   LATTE_UNROLL
-  for (int k = 0; k < R; ++k) {
-    acc[k] = _mm512_setzero_ps();
-    accm[k] = _mm_setzero_ps();
-  }
+  for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
+  __m512 accm = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  // scale masks for the products (h, nibble): sub-block 4h + nib in lanes 0,1 and 4h + 2 + nib in lanes 2,3
-  const __m512i sm00 = byte_to_dword_mask<A>(0, 0, 2, 2), sm01 = byte_to_dword_mask<A>(1, 1, 3, 3);
-  const __m512i sm10 = byte_to_dword_mask<A>(4, 4, 6, 6), sm11 = byte_to_dword_mask<A>(5, 5, 7, 7);
+  const __m512i c3f = _mm512_set1_epi8(0x3F), cc0 = _mm512_set1_epi8(static_cast<char>(0xC0));
+  const __m512i sh4 = _mm512_set4_epi32(0, 4, 0, 0);
+  auto pos_sc = [](int j) { return j < 4 ? 4 + j : 8 + j; };
+  auto pos_m = [](int j) { return j < 4 ? 8 + j : j - 4; };
+  const __m512i minmask = make_mask<A>([&](int, int b) { return b % 2 ? -1 : pos_m(b / 2); });
+  // product h: words 0..3 of lane L = dot of the low nibbles (sub-block 4h + 2 * (L >= 2)), words 4..7 = high nibbles
+  auto scmask = [&](int h) {
+    return make_mask<A>([&, h](int l, int b) { return b % 2 ? -1 : pos_sc(4 * h + 2 * (l >= 2) + (b >= 8)); });
+  };
+  const __m512i scm0 = scmask(0), scm1 = scmask(1);
+  const __m512i idx_d = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+  const __m512i idx_dm = _mm512_set_epi32(7, 7, 7, 7, 5, 5, 5, 5, 3, 3, 3, 3, 1, 1, 1, 1);
+  alignas(32) float fd[8];
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) prefetch_k512<A, R>(x[k] + i, sizeof(Block));
@@ -76,17 +84,26 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     const __m512i alo1 = load2x256<A>(a8 + 128, a8 + 192), ahi1 = load2x256<A>(a8 + 160, a8 + 224);
     const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums));
     const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums + 8));
-    const __m128i bsp = _mm_hadd_epi16(b0, b1);  // 8 sub-block sums
-    const __m128 yd = _mm_set1_ps(yb[i].d);
+    const __m512i bsp = _mm512_broadcast_i32x4(_mm_hadd_epi16(b0, b1));  // 8 sub-block sums
+    // headers: lane k = [d dmin | u0 | u1 | u2] of row k
+    __m512i hv = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[0][i])));
+    if constexpr (R > 1) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[1][i])), 1);
+    if constexpr (R > 2) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[2][i])), 2);
+    if constexpr (R > 3) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[3][i])), 3);
+    const __m512i sa = _mm512_and_si512(hv, c3f);                            // dw1 = sc0..3, dw2 = m0..3
+    const __m512i t = _mm512_srli_epi32(_mm512_and_si512(hv, cc0), 2);       // dw1/dw2: high 2 bits of sc/m 4..7
+    const __m512i u2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(hv, _MM_PERM_DDDD), sh4);  // dw1 = u2, dw2 = u2 >> 4
+    const __m512i sb = _mm512_ternarylogic_epi32(u2, t, m4, 0xEC);           // dw1 = sc4..7, dw2 = m4..7
+    const __m512i F = _mm512_mask_blend_epi32(0x6666, _mm512_shuffle_epi32(sb, _MM_PERM_BAAC), sa);
+    const __m256 fy = _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(idx_d, hv))),
+                                    _mm256_set1_ps(yb[i].d));  // [d0 dmin0 d1 dmin1 ...] * d_act
+    _mm256_store_ps(fd, fy);
+    const __m512i pm = _mm512_madd_epi16(_mm512_shuffle_epi8(F, minmask), bsp);
+    accm = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pm), _mm512_permutexvar_ps(idx_dm, _mm512_castps256_ps512(fy)), accm);
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
       const Block& b = x[k][i];
-      const __m128i sm = k_scales_mins_vec<A>(b.scales);  // bytes [sc0..7 | m0..7]
-      const __m512i scb = _mm512_broadcast_i32x4(sm);
-      const __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)), bsp);
-      uint32_t dd;
-      std::memcpy(&dd, &b.d, 4);  // d, dmin
-      const __m128 f = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dd))), yd);
+      const __m512i scb = _mm512_shuffle_i64x2(F, F, 0x55 * k);
       const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
       __m512i lo0 = _mm512_and_si512(raw0, m4), hi0 = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), m4);
       __m512i lo1 = _mm512_and_si512(raw1, m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), m4);
@@ -104,20 +121,18 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
         hi1 = _mm512_mask_add_epi8(hi1, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t10, t10)), hi1, c16);
       }
       const __m512i z = _mm512_setzero_si512();
-      __m512i s = _mm512_madd_epi16(_mm512_dpbusd_epi32(z, lo0, alo0), _mm512_shuffle_epi8(scb, sm00));
-      s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(z, hi0, ahi0), _mm512_shuffle_epi8(scb, sm01));
-      s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(z, lo1, alo1), _mm512_shuffle_epi8(scb, sm10));
-      s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(z, hi1, ahi1), _mm512_shuffle_epi8(scb, sm11));
-      acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_broadcastss_ps(f), acc[k]);
-      accm[k] = _mm_fmadd_ps(_mm_cvtepi32_ps(pm), _mm_shuffle_ps(f, f, 0x55), accm[k]);
+      const __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, lo0, alo0), _mm512_dpbusd_epi32(z, hi0, ahi0));
+      const __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, lo1, alo1), _mm512_dpbusd_epi32(z, hi1, ahi1));
+      __m512i s = _mm512_madd_epi16(p0, _mm512_shuffle_epi8(scb, scm0));
+      s = _mm512_dpwssd_epi32(s, p1, _mm512_shuffle_epi8(scb, scm1));
+      acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(fd[2 * k]), acc[k]);
     }
   }
+  alignas(64) float m[16];
+  _mm512_store_ps(m, accm);
   LATTE_UNROLL
-  for (int k = 0; k < R; ++k) {
-    __m128 m = _mm_add_ps(accm[k], _mm_movehl_ps(accm[k], accm[k]));
-    m = _mm_add_ss(m, _mm_movehdup_ps(m));
-    out[k] = _mm512_reduce_add_ps(acc[k]) - _mm_cvtss_f32(m);
-  }
+  for (int k = 0; k < R; ++k)
+    out[k] = _mm512_reduce_add_ps(acc[k]) - ((m[4 * k] + m[4 * k + 1]) + (m[4 * k + 2] + m[4 * k + 3]));
 }
 
 // ---- Q6_K. A 64-byte load of ql[64h..64h+63] holds elements 128h+0..63 in its low nibbles and 128h+64..127 in its
@@ -134,11 +149,15 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
   const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
   const __m512i qh_shift = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
-  // Scales: bytes transposed so that int16 lane layout after the lane shuffle is, in 128-bit lane L (L = 0..3),
-  // [s_L, s_4+L, s_8+L, s_12+L] at byte offset 8 * (L & 1). Product (h, nib) of lane L needs s_{8h+4nib+L}.
-  const __m128i tr = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m512i sm00 = word_to_dword_mask<A>(0, 8, 0, 8), sm01 = word_to_dword_mask<A>(2, 10, 2, 10);
-  const __m512i sm10 = word_to_dword_mask<A>(4, 12, 4, 12), sm11 = word_to_dword_mask<A>(6, 14, 6, 14);
+  // Scales: the 16 int8 scale bytes of row k sit in 128-bit lane k of sv (broadcast to all lanes for row k); each
+  // is placed in the HIGH byte of an int16 (low byte 0), i.e. the multiplier is 256 * s_j, exact and without a sign
+  // extension; 1/256 is folded into the float scale. No overflow: a dword sums 4 products |p| <= 4*32*127 = 16256,
+  // |256 s| <= 32768, 4 * 16256 * 32768 < 2^31. Packed product h: words 0..3 of lane L need s_{8h+L} (low
+  // nibbles), words 4..7 s_{8h+4+L} (high nibbles).
+  auto scmask = [&](int h) {
+    return make_mask<A>([h](int l, int b) { return b % 2 ? 8 * h + 4 * (b >= 8) + l : -1; });
+  };
+  const __m512i scm0 = scmask(0), scm1 = scmask(1);
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) prefetch_k512<A, R>(x[k] + i, sizeof(BlockQ6_K));
@@ -150,30 +169,31 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
     const __m512i o1 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a1));
     const __m512i o2 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a2));
     const __m512i o3 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a3));
-    const float yd = yb[i].d;
+    const float yd = yb[i].d * (1.f / 256);
+    __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][i].scales)));
+    if constexpr (R > 1) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1][i].scales)), 1);
+    if constexpr (R > 2) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[2][i].scales)), 2);
+    if constexpr (R > 3) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[3][i].scales)), 3);
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
       const BlockQ6_K& b = x[k][i];
-      const __m256i s16 = _mm256_cvtepi8_epi16(
-          _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)), tr));
-      const __m512i s16z = _mm512_castsi256_si512(s16);
-      const __m512i scb = _mm512_shuffle_i64x2(s16z, s16z, _MM_SHUFFLE(1, 1, 0, 0));
+      const __m512i scb = R == 1 ? _mm512_broadcast_i32x4(_mm512_castsi512_si128(sv)) : _mm512_shuffle_i64x2(sv, sv, 0x55 * k);
       __m512i s;
       {
         const __m512i qh = _mm512_srlv_epi64(_mm512_broadcast_i64x4(loadu256<A>(b.qh)), qh_shift);
         const __m512i ql = _mm512_loadu_si512(b.ql);
         const __m512i ql_lo = _mm512_ternarylogic_epi32(ql, _mm512_and_si512(_mm512_slli_epi16(qh, 4), m30), m4, 0xE4);
         const __m512i ql_hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), _mm512_and_si512(qh, m30), m4, 0xE4);
-        s = _mm512_madd_epi16(_mm512_dpbusd_epi32(o0, ql_lo, a0), _mm512_shuffle_epi8(scb, sm00));
-        s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(o1, ql_hi, a1), _mm512_shuffle_epi8(scb, sm01));
+        const __m512i p = _mm512_packs_epi32(_mm512_dpbusd_epi32(o0, ql_lo, a0), _mm512_dpbusd_epi32(o1, ql_hi, a1));
+        s = _mm512_madd_epi16(p, _mm512_shuffle_epi8(scb, scm0));
       }
       {
         const __m512i qh = _mm512_srlv_epi64(_mm512_broadcast_i64x4(loadu256<A>(b.qh + 32)), qh_shift);
         const __m512i ql = _mm512_loadu_si512(b.ql + 64);
         const __m512i ql_lo = _mm512_ternarylogic_epi32(ql, _mm512_and_si512(_mm512_slli_epi16(qh, 4), m30), m4, 0xE4);
         const __m512i ql_hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), _mm512_and_si512(qh, m30), m4, 0xE4);
-        s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(o2, ql_lo, a2), _mm512_shuffle_epi8(scb, sm10));
-        s = _mm512_dpwssd_epi32(s, _mm512_dpbusd_epi32(o3, ql_hi, a3), _mm512_shuffle_epi8(scb, sm11));
+        const __m512i p = _mm512_packs_epi32(_mm512_dpbusd_epi32(o2, ql_lo, a2), _mm512_dpbusd_epi32(o3, ql_hi, a3));
+        s = _mm512_dpwssd_epi32(s, p, _mm512_shuffle_epi8(scb, scm1));
       }
       acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(h2f<A>(b.d) * yd), acc[k]);
     }
@@ -182,21 +202,16 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
   for (int k = 0; k < R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-#ifndef LATTE_KQ512_ROWS
-#define LATTE_KQ512_ROWS 4
-#endif
-
+// Groups of 4 rows, then 2, then 1. Measured on the Zen 4 VM (1 thread, 512 MiB of rows of 2048): 4 rows beat 2
+// rows by ~15-50 % (Q4_K 21 vs 18 GB/s, Q6_K 24 vs 15 GB/s).
 template <class A, template <class, int> class Rows>
 inline void gemv_rows_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
   const auto* base = static_cast<const uint8_t*>(w);
   const auto* yb = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = n / QK_K;
-  constexpr int R = LATTE_KQ512_ROWS;
   int64_t r = 0;
-  for (; r + R <= nrows; r += R) Rows<A, R>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
-  if constexpr (R > 2) {
-    for (; r + 2 <= nrows; r += 2) Rows<A, 2>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
-  }
+  for (; r + 4 <= nrows; r += 4) Rows<A, 4>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
+  for (; r + 2 <= nrows; r += 2) Rows<A, 2>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
   for (; r < nrows; ++r) Rows<A, 1>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
 }
 
