@@ -2,6 +2,9 @@
 // gemv loop it replaces (runtime fallback when gemm_tile is null), one thread, one 16-row weight block and ntok
 // activation rows (L2-resident, as for one expert's row block in MoE prefill).
 //   bench_tile [--isa avx2|avx512] [--types q4_k,q8_0,...] [-n N] [--rows R] [--toks 8,16,48,64] [--secs S]
+//              [--stream MIB]
+// --stream MIB: the weights are MIB of rows (far beyond the LLC), walked block of `rows` rows after block as
+// matmul_3d does over expert matrices, so every block comes from DRAM (weight fetch + prefetch included).
 #include <time.h>
 
 #include <algorithm>
@@ -61,7 +64,7 @@ double time_call(F&& f, double secs) {
 int main(int argc, char** argv) {
   std::string isa_s = "", types_s = "q4_k,q5_k,q8_0,q5_0,q4_0";
   std::vector<int64_t> toks = {8, 16, 48, 64};
-  int64_t n_arg = 0, rows = 16;
+  int64_t n_arg = 0, rows = 16, stream_mib = 0;
   double secs = 0.5;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -71,6 +74,7 @@ int main(int argc, char** argv) {
     else if (a == "-n") n_arg = std::atoll(next().c_str());
     else if (a == "--rows") rows = std::atoll(next().c_str());
     else if (a == "--secs") secs = std::atof(next().c_str());
+    else if (a == "--stream") stream_mib = std::atoll(next().c_str());
     else if (a == "--toks") {
       toks.clear();
       for (auto& s : split(next())) toks.push_back(std::atoll(s.c_str()));
@@ -101,11 +105,13 @@ int main(int argc, char** argv) {
     const DType at = tt.vec_dot_type;
     const size_t rb = row_bytes(tt.type, n), arb = row_bytes(at, n);
     std::vector<float> x(static_cast<size_t>(n));
-    std::vector<uint8_t> w(rb * rows);
+    const int64_t nblk = stream_mib > 0 ? std::max<int64_t>(1, (stream_mib << 20) / static_cast<int64_t>(rb * rows)) : 1;
+    std::vector<uint8_t> w(rb * rows * nblk);
     for (int64_t r = 0; r < rows; ++r) {
       for (auto& v : x) v = nd(rng);
       tt.quantize_row(x.data(), w.data() + r * rb, n);
     }
+    for (int64_t b = 1; b < nblk; ++b) std::memcpy(w.data() + b * rb * rows, w.data(), rb * rows);
     const int64_t maxtok = *std::max_element(toks.begin(), toks.end());
     std::vector<uint8_t> act(arb * maxtok);
     for (int64_t t = 0; t < maxtok; ++t) {
@@ -114,14 +120,20 @@ int main(int argc, char** argv) {
     }
     std::vector<float> y(static_cast<size_t>(rows * maxtok));
     for (int64_t ntok : toks) {
-      const double flop = 2.0 * double(n) * double(rows) * double(ntok);
+      const double flop = 2.0 * double(n) * double(rows) * double(ntok) * double(nblk);
       double tt_tile = 0;
       if (kt.gemm_tile[wid])
-        tt_tile = time_call([&] { kt.gemm_tile[wid](n, w.data(), rb, act.data(), arb, y.data(), rows, rows, ntok); },
-                            secs);
+        tt_tile = time_call(
+            [&] {
+              for (int64_t b = 0; b < nblk; ++b)
+                kt.gemm_tile[wid](n, w.data() + b * rb * rows, rb, act.data(), arb, y.data(), rows, rows, ntok);
+            },
+            secs);
       const double tt_gemv = time_call(
           [&] {
-            for (int64_t t = 0; t < ntok; ++t) kt.gemv[wid](n, w.data(), rb, act.data() + t * arb, y.data() + t * rows, rows);
+            for (int64_t b = 0; b < nblk; ++b)
+              for (int64_t t = 0; t < ntok; ++t)
+                kt.gemv[wid](n, w.data() + b * rb * rows, rb, act.data() + t * arb, y.data() + t * rows, rows);
           },
           secs);
       std::printf("%-6s %6lld %5lld %12.1f %12.1f %8.2f\n", tt.name, static_cast<long long>(n),

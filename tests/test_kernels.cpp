@@ -180,7 +180,7 @@ TEST_CASE("multi-row gemv: every row count 1..17, long rows, padded strides, row
       const TypeTraits& tt = type_traits(t);
       if (tt.block_elems == 1) continue;
       const DType at = tt.vec_dot_type;
-      for (int64_t n : {int64_t(256), int64_t(1280), int64_t(2048), int64_t(4352)}) {
+      for (int64_t n : {int64_t(256), int64_t(1280), int64_t(2048), int64_t(4352), int64_t(17152)}) {
         for (size_t pad : {size_t(0), size_t(40)}) {
           CAPTURE(std::string(isa_name(isa)));
           CAPTURE(std::string(tt.name));
@@ -278,7 +278,7 @@ TEST_CASE("LATTE_ISA override") {
   else unsetenv("LATTE_ISA");
 }
 
-TEST_CASE("gemm_tile matches the scalar vec_dot (every registered type, rows 1..17, tokens 1..20 and 48)") {
+TEST_CASE("gemm_tile matches the scalar vec_dot (every registered type, rows 1..17, tokens 1..20, 48, 100)") {
   // Tile kernels (multi-token) must give y[t*ldy + r] = dot(row r, act row t) for any nrows / ntok, padded
   // weight and activation strides and ldy > nrows, and write nothing else.
   const KernelTable& ref = kernel_table(Isa::Scalar);
@@ -297,7 +297,7 @@ TEST_CASE("gemm_tile matches the scalar vec_dot (every registered type, rows 1..
         CAPTURE(std::string(tt.name));
         CAPTURE(n);
         ++tested;
-        const int64_t maxrows = 17, maxtok = 48, ldy = 19;
+        const int64_t maxrows = 17, maxtok = 100, ldy = 19;
         const size_t rb = row_bytes(t, n), ws = rb + 40;
         const size_t arb = row_bytes(at, n), as = arb + 68;
         const auto packed = make_rows(t, n, maxrows, 2000 + static_cast<uint32_t>(n) + static_cast<uint32_t>(t));
@@ -318,9 +318,11 @@ TEST_CASE("gemm_tile matches the scalar vec_dot (every registered type, rows 1..
         std::vector<int64_t> toks;
         for (int64_t k = 1; k <= 20; ++k) toks.push_back(k);
         toks.push_back(48);
+        toks.push_back(100);  // more than one token chunk where rows are short
         int bad = 0;
         for (int64_t nrows = 1; nrows <= maxrows; ++nrows) {
           for (int64_t ntok : toks) {
+            if (ntok == 100 && nrows % 4 != 1) continue;
             std::vector<float> y(static_cast<size_t>(ldy * ntok), -7.f);
             tile(n, w.data(), ws, act.data(), as, y.data(), ldy, nrows, ntok);
             for (int64_t k = 0; k < ntok; ++k)

@@ -2,13 +2,17 @@
 // Used only by the AVX-512 table fill (fill_x86<Avx512>); the templates are never instantiated for AVX2, so the
 // AVX-512 intrinsics below never reach AVX2 code generation.
 //
-// Up to 4 rows at once share every activation load (and the Q6_K offset products). Per-sub-block scales: every int32
-// lane of a fresh vpdpbusd over 4 products of a 4..6-bit weight (Q6_K: q - 32) and a Q8_K value (|a| <= 127) fits
-// int16 (|v| <= 4 * 32 * 127 or 4 * 31 * 127 < 32768), so the two dots of a 64-byte chunk are packed to int16 with
-// vpackssdw (exact) and scaled with one vpmaddwd / vpdpwssd against a vpshufb-built vector of per-lane scales.
-// Measured (Zen 4 VM, 1 thread, rows of 2048, ~512 MiB, best of 15): Q4_K 17 -> 21-23 GB/s, Q6_K 19 -> 23-27 GB/s
-// against the single-row 256-bit kernels; in L2 (compute bound) Q4_K 21 -> 28 GB/s, Q6_K about equal (33-35).
+// 4 rows at once (then 2, 1) share the activation side, which is re-laid once per call (ActQ45 / ActQ6). Per-sub-
+// block scales: every int32 lane of a fresh vpdpbusd over 4 products of a weight code and a Q8_K value (|a| <= 127)
+// fits int16 (Q4_K 4*15*127, Q5_K 4*31*127, Q6_K (q - 32): 4*32*127 < 32768), so the two dots of a 64-byte chunk
+// are packed to int16 with vpackssdw (exact) and scaled with one vpmaddwd / vpdpwssd against a vpshufb-built vector
+// of per-lane scales. Software prefetch is essential (see prefetch_k512).
+// Measured on the Zen 4 VM (1 thread, rows of 2048, ~512 MiB, against the single-row 256-bit kernels, machine shared
+// with other jobs): Q4_K ~16 -> ~21 GB/s, Q5_K ~16 -> ~20, Q6_K ~18 -> ~21; in L2 (compute bound) Q4_K 21 -> 31,
+// Q5_K 21 -> 30, Q6_K 33 -> 36 GB/s.
 #pragma once
+#include <algorithm>
+
 #include "quant/isa/kernels_x86_kquants.h"
 
 namespace latte::simd {
@@ -20,18 +24,27 @@ inline __m512i load2x256(const void* lo, const void* hi) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(loadu256<A>(lo)), loadu256<A>(hi), 1);
 }
 
-// Software prefetch, per row stream, LATTE_KQ512_PFD bytes ahead (0 disables). Without it these kernels stream at
-// a third of the speed (the hardware prefetcher does not keep R interleaved streams ahead).
+// Software prefetch: each row prefetches its own block of the row G groups of R rows ahead (same row slot, same
+// block), G = ceil(LATTE_KQ512_PFD / (R * stride)), so every line is requested the same G group-times before use
+// whatever the row length (a flat byte distance gives rows of some lengths a lead of only a block or two: at rows of
+// 2816 a flat 8 KiB ran Q4_K at 17 GB/s, this at 21-24; 8, 12 and 16 KiB measured alike within noise, 16 KiB
+// marginally best; 4 KiB flat: 11 GB/s). Without prefetch these kernels stream at a third of the
+// speed (the hardware prefetcher does not keep R interleaved streams ahead); T1 (to L2) >> T0/NTA here.
 #ifndef LATTE_KQ512_PFD
-#define LATTE_KQ512_PFD 8192
+#define LATTE_KQ512_PFD 16384
 #endif
 #ifndef LATTE_KQ512_HINT
 #define LATTE_KQ512_HINT LATTE_PF_HINT
 #endif
-template <class A, int R>
-inline void prefetch_k512(const void* p, size_t bytes) {
+template <int R>
+inline size_t k512_pf_offset(size_t stride) {
+  const size_t group = static_cast<size_t>(R) * stride;
+  return (LATTE_KQ512_PFD + group - 1) / group * group;
+}
+template <class A>
+inline void prefetch_k512(const void* p, size_t off, size_t bytes) {
   if constexpr (LATTE_KQ512_PFD > 0) {
-    const char* c = static_cast<const char*>(p) + LATTE_KQ512_PFD;
+    const char* c = static_cast<const char*>(p) + off;
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(c + o, LATTE_KQ512_HINT);
   }
 }
@@ -45,19 +58,44 @@ inline __m512i make_mask(F f) {
   return _mm512_load_si512(m);
 }
 
+// Q8_K activations re-laid once per gemv call for Q4_K / Q5_K: a[2h] = [e 128h+0..31 | 128h+64..95] (paired with
+// the low nibbles of qs[64h..64h+63]), a[2h+1] = [128h+32..63 | 128h+96..127] (high nibbles); bsp = the 8 sums of
+// the 32-element sub-blocks; d = the block scale.
+struct alignas(64) ActQ45 {
+  __m512i a[4];
+  __m128i bsp;
+  float d;
+};
+
+template <class A>
+inline void prepare_act_q45(const BlockQ8_K* yb, int64_t nb, ActQ45* pa) {
+  for (int64_t i = 0; i < nb; ++i) {
+    const int8_t* a8 = yb[i].qs;
+    pa[i].a[0] = load2x256<A>(a8, a8 + 64);
+    pa[i].a[1] = load2x256<A>(a8 + 32, a8 + 96);
+    pa[i].a[2] = load2x256<A>(a8 + 128, a8 + 192);
+    pa[i].a[3] = load2x256<A>(a8 + 160, a8 + 224);
+    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums));
+    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums + 8));
+    pa[i].bsp = _mm_hadd_epi16(b0, b1);
+    pa[i].d = yb[i].d;
+  }
+}
+
 // ---- Q4_K / Q5_K. A 64-byte load of qs[64h..64h+63] holds, in its low nibbles, elements [128h+0..31 | 128h+64..95]
-// (sub-blocks 4h, 4h+2) and in its high nibbles [128h+32..63 | 128h+96..127] (sub-blocks 4h+1, 4h+3); the matching
-// activation zmm is built once per block for all R rows. The two dpbusd dots of a 64-byte chunk are packed to int16
+// (sub-blocks 4h, 4h+2) and in its high nibbles [128h+32..63 | 128h+96..127] (sub-blocks 4h+1, 4h+3), matched by
+// ActQ45::a[2h], a[2h+1]. The two dpbusd dots of a 64-byte chunk are packed to int16
 // (vpackssdw, exact) and scaled by one vpmaddwd / vpdpwssd. The 16-byte block headers (d, dmin, 12 scale bytes) of
 // the R <= 4 rows are unpacked together, one row per 128-bit lane, into F = [m4..7 | sc0..3 | m0..3 | sc4..7].
 // Mins: dmin * sum_s m_s * (bsums[2s] + bsums[2s+1]), one row per lane too.
 template <class A, bool kFive, int R>
-inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_K* yb, float* out) {
+inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const ActQ45* pa, float* out) {
   static_assert(R >= 1 && R <= 4);
   using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
   const Block* x[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * stride);
+  const size_t pf_off = k512_pf_offset<R>(stride);
   __m512 acc[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
@@ -78,13 +116,10 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
   alignas(32) float fd[8];
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
-    for (int k = 0; k < R; ++k) prefetch_k512<A, R>(x[k] + i, sizeof(Block));
-    const int8_t* a8 = yb[i].qs;
-    const __m512i alo0 = load2x256<A>(a8, a8 + 64), ahi0 = load2x256<A>(a8 + 32, a8 + 96);
-    const __m512i alo1 = load2x256<A>(a8 + 128, a8 + 192), ahi1 = load2x256<A>(a8 + 160, a8 + 224);
-    const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums));
-    const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(yb[i].bsums + 8));
-    const __m512i bsp = _mm512_broadcast_i32x4(_mm_hadd_epi16(b0, b1));  // 8 sub-block sums
+    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i, pf_off, sizeof(Block));
+    const ActQ45& act = pa[i];
+    const __m512i alo0 = act.a[0], ahi0 = act.a[1], alo1 = act.a[2], ahi1 = act.a[3];
+    const __m512i bsp = _mm512_broadcast_i32x4(act.bsp);  // 8 sub-block sums
     // headers: lane k = [d dmin | u0 | u1 | u2] of row k
     __m512i hv = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[0][i])));
     if constexpr (R > 1) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[1][i])), 1);
@@ -96,7 +131,7 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     const __m512i sb = _mm512_ternarylogic_epi32(u2, t, m4, 0xEC);           // dw1 = sc4..7, dw2 = m4..7
     const __m512i F = _mm512_mask_blend_epi32(0x6666, _mm512_shuffle_epi32(sb, _MM_PERM_BAAC), sa);
     const __m256 fy = _mm256_mul_ps(_mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi32(idx_d, hv))),
-                                    _mm256_set1_ps(yb[i].d));  // [d0 dmin0 d1 dmin1 ...] * d_act
+                                    _mm256_set1_ps(act.d));  // [d0 dmin0 d1 dmin1 ...] * d_act
     _mm256_store_ps(fd, fy);
     const __m512i pm = _mm512_madd_epi16(_mm512_shuffle_epi8(F, minmask), bsp);
     accm = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pm), _mm512_permutexvar_ps(idx_dm, _mm512_castps256_ps512(fy)), accm);
@@ -135,19 +170,33 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     out[k] = _mm512_reduce_add_ps(acc[k]) - ((m[4 * k] + m[4 * k + 1]) + (m[4 * k + 2] + m[4 * k + 3]));
 }
 
+// Q6_K offsets re-laid once per gemv call: o[j] = -32 * (sums of 4 activations) of 64-byte chunk j.
+struct alignas(64) ActQ6 {
+  __m512i o[4];
+};
+template <class A>
+inline void prepare_act_q6(const BlockQ8_K* yb, int64_t nb, ActQ6* pa) {
+  const __m512i z = _mm512_setzero_si512(), c32 = _mm512_set1_epi8(32);
+  for (int64_t i = 0; i < nb; ++i)
+    for (int j = 0; j < 4; ++j)
+      pa[i].o[j] = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, _mm512_loadu_si512(yb[i].qs + 64 * j)));
+}
+
 // ---- Q6_K. A 64-byte load of ql[64h..64h+63] holds elements 128h+0..63 in its low nibbles and 128h+64..127 in its
 // high nibbles, so the activation zmm are plain 64-byte loads; qh[32h..32h+31] broadcast to both halves, the right
 // half shifted by 2, gives the high 2 bits of both. The -32 offset rides on the shared dpbusd accumulator
 // init = -32 * (sums of 4 activations), so each lane already holds sum (q - 32) * a.
 template <class A, int R>
-inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_K* yb, float* out) {
+inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_K* yb, const ActQ6* pa,
+                          float* out) {
   const BlockQ6_K* x[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const BlockQ6_K*>(base + static_cast<size_t>(k) * stride);
+  const size_t pf_off = k512_pf_offset<R>(stride);
   __m512 acc[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
   const __m512i qh_shift = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
   // Scales: the 16 int8 scale bytes of row k sit in 128-bit lane k of sv (broadcast to all lanes for row k); each
   // is placed in the HIGH byte of an int16 (low byte 0), i.e. the multiplier is 256 * s_j, exact and without a sign
@@ -160,15 +209,11 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
   const __m512i scm0 = scmask(0), scm1 = scmask(1);
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
-    for (int k = 0; k < R; ++k) prefetch_k512<A, R>(x[k] + i, sizeof(BlockQ6_K));
+    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i, pf_off, sizeof(BlockQ6_K));
     const int8_t* a8 = yb[i].qs;
     const __m512i a0 = _mm512_loadu_si512(a8), a1 = _mm512_loadu_si512(a8 + 64);
     const __m512i a2 = _mm512_loadu_si512(a8 + 128), a3 = _mm512_loadu_si512(a8 + 192);
-    const __m512i z = _mm512_setzero_si512();
-    const __m512i o0 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a0));
-    const __m512i o1 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a1));
-    const __m512i o2 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a2));
-    const __m512i o3 = _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, c32, a3));
+    const __m512i o0 = pa[i].o[0], o1 = pa[i].o[1], o2 = pa[i].o[2], o3 = pa[i].o[3];
     const float yd = yb[i].d * (1.f / 256);
     __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][i].scales)));
     if constexpr (R > 1) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1][i].scales)), 1);
@@ -202,43 +247,59 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
   for (int k = 0; k < R; ++k) out[k] = _mm512_reduce_add_ps(acc[k]);
 }
 
-// Groups of 4 rows, then 2, then 1. Measured on the Zen 4 VM (1 thread, 512 MiB of rows of 2048): 4 rows beat 2
-// rows by ~15-50 % (Q4_K 21 vs 18 GB/s, Q6_K 24 vs 15 GB/s).
-template <class A, template <class, int> class Rows>
-inline void gemv_rows_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
-  const auto* base = static_cast<const uint8_t*>(w);
+// Rows in groups of 4, then 2, then 1, over column chunks of kActChunk blocks whose activation side (Act, built by
+// Prep) is re-laid once per call. Measured on the Zen 4 VM (1 thread, 512 MiB, rows of 2048 and 2816, same
+// prefetch): Q4_K 4 rows 19-23 GB/s, 2 rows 16-21, 1 row 14-17; Q6_K 20-23 for all three. The re-laid activations
+// (vs building them per block per group) took Q4_K in L2 from 29.6 to 31.4 GB/s.
+constexpr int64_t kActChunk = 64;  // blocks per column chunk (Q4_K/Q5_K: 20 KiB of stack, Q6_K: 16 KiB)
+
+template <class A, class Block, class Act, void (*Prep)(const BlockQ8_K*, int64_t, Act*), class Rows>
+void gemv_k512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows, Rows rows) {
   const auto* yb = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = n / QK_K;
-  int64_t r = 0;
-  for (; r + 4 <= nrows; r += 4) Rows<A, 4>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
-  for (; r + 2 <= nrows; r += 2) Rows<A, 2>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
-  for (; r < nrows; ++r) Rows<A, 1>::run(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r);
+  Act pa[kActChunk];
+  for (int64_t c0 = 0; c0 < nb; c0 += kActChunk) {
+    const int64_t cn = std::min<int64_t>(kActChunk, nb - c0);
+    Prep(yb + c0, cn, pa);
+    const auto* base = static_cast<const uint8_t*>(w) + static_cast<size_t>(c0) * sizeof(Block);
+    float part[4];
+    auto run = [&](auto rt, int64_t r) {
+      constexpr int R = decltype(rt)::value;
+      rows(rt, cn, base + static_cast<size_t>(r) * stride, stride, yb + c0, pa, part);
+      LATTE_UNROLL
+      for (int k = 0; k < R; ++k) y[r + k] = c0 == 0 ? part[k] : y[r + k] + part[k];
+    };
+    int64_t r = 0;
+    for (; r + 4 <= nrows; r += 4) run(std::integral_constant<int, 4>{}, r);
+    for (; r + 2 <= nrows; r += 2) run(std::integral_constant<int, 2>{}, r);
+    for (; r < nrows; ++r) run(std::integral_constant<int, 1>{}, r);
+  }
 }
 
-template <class A, int R>
-struct RowsQ4K512 {
-  static void run(int64_t nb, const uint8_t* b, size_t s, const BlockQ8_K* yb, float* o) { rows_q45_k_512<A, false, R>(nb, b, s, yb, o); }
-};
-template <class A, int R>
-struct RowsQ5K512 {
-  static void run(int64_t nb, const uint8_t* b, size_t s, const BlockQ8_K* yb, float* o) { rows_q45_k_512<A, true, R>(nb, b, s, yb, o); }
-};
-template <class A, int R>
-struct RowsQ6K512 {
-  static void run(int64_t nb, const uint8_t* b, size_t s, const BlockQ8_K* yb, float* o) { rows_q6_k_512<A, R>(nb, b, s, yb, o); }
-};
-
+template <class A, bool kFive>
+void gemv_q45_k_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  gemv_k512<A, Block, ActQ45, prepare_act_q45<A>>(
+      n, w, stride, act, y, nrows,
+      [](auto rt, int64_t nb, const uint8_t* base, size_t st, const BlockQ8_K*, const ActQ45* pa, float* out) {
+        rows_q45_k_512<A, kFive, decltype(rt)::value>(nb, base, st, pa, out);
+      });
+}
 template <class A>
 void gemv_q4_k_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
-  gemv_rows_512<A, RowsQ4K512>(n, w, stride, act, y, nrows);
+  gemv_q45_k_512<A, false>(n, w, stride, act, y, nrows);
 }
 template <class A>
 void gemv_q5_k_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
-  gemv_rows_512<A, RowsQ5K512>(n, w, stride, act, y, nrows);
+  gemv_q45_k_512<A, true>(n, w, stride, act, y, nrows);
 }
 template <class A>
 void gemv_q6_k_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
-  gemv_rows_512<A, RowsQ6K512>(n, w, stride, act, y, nrows);
+  gemv_k512<A, BlockQ6_K, ActQ6, prepare_act_q6<A>>(
+      n, w, stride, act, y, nrows,
+      [](auto rt, int64_t nb, const uint8_t* base, size_t st, const BlockQ8_K* yb, const ActQ6* pa, float* out) {
+        rows_q6_k_512<A, decltype(rt)::value>(nb, base, st, yb, pa, out);
+      });
 }
 
 }  // namespace

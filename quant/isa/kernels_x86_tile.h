@@ -46,6 +46,9 @@ inline __m512i tile_load2x256(const void* lo, const void* hi) {
 // Software prefetch (into L2) of a block of weight rows, a few lines per step: the current call's rows during the
 // activation re-lay, and the rows right after this block (the caller's next 16-row block, as gemm_rows and
 // matmul_3d walk them) during the tile loop, so the next call's decode does not wait on DRAM.
+#ifndef LATTE_TILE_PF
+#define LATTE_TILE_PF 1
+#endif
 struct TilePrefetch {
   const uint8_t* p;
   size_t stride, row_bytes;
@@ -54,6 +57,7 @@ struct TilePrefetch {
   size_t off = 0;
   int64_t lines() const { return rows * static_cast<int64_t>((row_bytes + 63) / 64); }
   void step(int64_t k) {
+    if constexpr (LATTE_TILE_PF == 0) return;
     for (; k > 0 && r < rows; --k) {
       _mm_prefetch(reinterpret_cast<const char*>(p + static_cast<size_t>(r) * stride + off), _MM_HINT_T1);
       off += 64;
