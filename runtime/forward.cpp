@@ -47,7 +47,8 @@ void forward(ForwardState& st, Ops& ops, LatentCache& cache, const int32_t* toke
     for (int64_t i = 0; i < n * E; ++i) x[i] += a[i];
   }
 
-  // Output head: every row, or only the last token's.
+  // Output head: every row, or only the last token's; none when the caller needs no logits (logits == nullptr).
+  if (!logits) return;
   const int64_t first = all_rows ? 0 : n - 1;
   const int64_t rows = n - first;
   float* xo = need(st.xo, rows * E);

@@ -30,7 +30,8 @@ struct ForwardState {
 };
 
 // Evaluates tokens[0..n) at positions pos0..pos0+n-1 (cache rows [0, pos0) must be valid and pos0+n <= n_ctx).
-// logits: [n][n_vocab] if all_rows, else [n_vocab] for the last token only. Token ids must be in range.
+// logits: [n][n_vocab] if all_rows, else [n_vocab] for the last token only; nullptr = no output head (cache only).
+// Token ids must be in range.
 void forward(ForwardState& st, Ops& ops, LatentCache& cache, const int32_t* tokens, int64_t n, int64_t pos0,
              float* logits, bool all_rows);
 

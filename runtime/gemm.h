@@ -71,6 +71,8 @@ class GemmContext {
 
   // The backend Auto resolves to for this shape (after the LATTE_GEMM override).
   GemmBackend choose(DType type, int64_t n, int64_t m, int64_t k) const;
+  // Same, with int8 ruled out for this call (weights whose own precision int8 activations would spoil).
+  GemmBackend choose_no_int8(DType type, int64_t n, int64_t m, int64_t k) const;
 
   struct Impl;
   Impl& impl() { return *impl_; }

@@ -27,10 +27,21 @@ struct Thresholds {
   int64_t int8_cached, bf16_cached;  // weights converted once
 };
 
+// Per-call columns re-measured after the AVX-512 tile kernels (quant/isa/kernels_x86_tile.h) made Rows ~2-3x
+// faster for n >= 8: `bench_gemm -t 2 -r 5 -n 32,64,128,256,512 --types q4_k,q8_0,q5_0 --no-peak --table`
+// (2 threads, CPU-time median GFLOP/s, gate/up and down summed; noisy VM, ±20 %):
+//   Q4_K  n=128 rows 173-266 vs int8 ~190-278 (tie), n=256 rows 330 vs int8 329-379, n=512 rows 353 vs int8 478-488
+//   Q8_0  n=128 rows 195 vs int8 168-175, n=256 int8 332 vs rows 200, n=512 int8 490 vs rows 369-394
+//   Q5_0  n=128 rows 178-236 vs int8 178-194, n=256 int8 213-502 vs rows 186-360, n=512 int8 421-462 vs rows 269-357
+// bf16 per call never beat Rows up to n = 512 (Q4_K 299 vs 353 at 512, Q8_0 150 vs 196 at 256), so where int8 is
+// allowed bf16 is not chosen per call. The bf16 column is the accuracy path for calls without int8 (weights of ≥ 7
+// bits, or LATTE_GEMM_INT8=0): Rows would quantize their activations to 8 bits per 32-block, which on the tiny-dsv3
+// Q8_0 reference doubles the mean KL (5.2e-3 vs 2.0e-3 with bf16 activations; README limit 5e-3).
+// Cached columns (opt-in cache) keep the earlier measurements.
 constexpr Thresholds kTable[] = {
-    {DType::Q4_K, 64, 64, 8, 8},
-    {DType::Q8_0, 64, 64, 8, 8},
-    {DType::Q5_0, 32, 64, 8, 8},
+    {DType::Q4_K, 256, 64, 8, 8},
+    {DType::Q8_0, 256, 64, 8, 8},
+    {DType::Q5_0, 256, 64, 8, 8},
 };
 constexpr int64_t kF32SgemmMin = 8;
 
@@ -54,9 +65,8 @@ GemmBackend gemm_table_lookup(DType type, int64_t n, int64_t m, int64_t k, bool 
   const DType f = family(type);
   for (const Thresholds& t : kTable) {
     if (t.family != f) continue;
-    if (allow_int8 && n >= (cached ? t.int8_cached : t.int8)) return GemmBackend::OnednnInt8;
-    if (n >= (cached ? t.bf16_cached : t.bf16)) return GemmBackend::OnednnBf16;
-    return GemmBackend::Rows;
+    if (allow_int8) return n >= (cached ? t.int8_cached : t.int8) ? GemmBackend::OnednnInt8 : GemmBackend::Rows;
+    return n >= (cached ? t.bf16_cached : t.bf16) ? GemmBackend::OnednnBf16 : GemmBackend::Rows;
   }
   return GemmBackend::Rows;
 }

@@ -73,8 +73,7 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
     // Q8_0 and BF16 files do not); heavier weights take bf16 where the table says int8.
     const TypeTraits& tt = *W.tt;
     const bool low_bit = tt.block_elems > 1 && static_cast<int64_t>(tt.block_bytes) * 8 < tt.block_elems * 7;
-    if (!low_bit && gemm_->choose(W.type(), n_tok, W.ne[1], W.ne[0]) == GemmBackend::OnednnInt8)
-      args.backend = GemmBackend::OnednnBf16;
+    if (!low_bit) args.backend = gemm_->choose_no_int8(W.type(), n_tok, W.ne[1], W.ne[0]);
     gemm(W, X, n_tok, Y, *gemm_, args);
     return;
   }
@@ -128,8 +127,9 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
     act = dst;
   }
 
-  // Work items: (matrix, block of kBlock weight rows); each block is read once for all tokens.
-  constexpr int64_t kBlock = 16;
+  // Work items: (matrix, block of kBlock weight rows); each block is read once for all tokens. 64 rows for the
+  // tile kernel when that still leaves ≥ 4 items per thread (it rearranges the activations once per call).
+  const int64_t kBlock = (tile && n_tok > 1 && M * (n_out / 64) >= 4 * pool_.size()) ? 64 : 16;
   const int64_t nblk = (n_out + kBlock - 1) / kBlock;
   const size_t nb1 = W.nb1;
   auto body = [&](int64_t i0, int64_t i1, int) {

@@ -89,14 +89,20 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
     throw ResourceError("context full: " + std::to_string(pos0) + " cached + " + std::to_string(n) +
                         " new tokens > n_ctx " + std::to_string(s.cache.n_ctx()));
   const int64_t nb = s.p.n_batch;
-  for (int64_t off = 0; off < n; off += nb) {
-    if (should_stop && should_stop()) throw CancelledError();
-    const int64_t m = std::min(nb, n - off);
+  // Without all_logits the final token is evaluated on its own, through the decode path: the batched kernels (tile
+  // GEMMs, chunked attention) round differently from the one-token ones, and this way a prompt's logits do not
+  // depend on how much of it was a reused prefix (eval_with_prefix_reuse re-evaluates only the last token of a
+  // repeated prompt): same seed, same sample. Costs one decode step per prompt.
+  const int64_t n_head = all_logits || n == 1 ? n : n - 1;
+  for (int64_t off = 0; off < n;) {
+    // Polled once per prompt micro-batch (the split-off final token is not a micro-batch of its own).
+    if ((off == 0 || off < n_head) && should_stop && should_stop()) throw CancelledError();
+    const int64_t m = off < n_head ? std::min(nb, n_head - off) : n - off;
     const bool last = off + m == n;
     float* out = nullptr;
     if (all_logits) {
       out = all_logits + off * V;
-    } else {
+    } else if (last) {
       // only the final micro-batch's last row is needed
       s.scratch.resize(static_cast<size_t>(V));
       out = s.scratch.data();
@@ -107,6 +113,7 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
       const float* src = all_logits ? all_logits + (n - 1) * V : s.scratch.data();
       std::memcpy(s.logits.data(), src, static_cast<size_t>(V) * sizeof(float));
     }
+    off += m;
   }
 }
 

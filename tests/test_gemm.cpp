@@ -168,6 +168,8 @@ TEST_CASE("gemm rejects bad shapes and parses backend names") {
     CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnBf16);  // int8 is opt-in
     ctx.set_allow_int8(true);
     CHECK(ctx.choose(DType::Q6_K, 512, 1408, 2048) == GemmBackend::OnednnInt8);
+    CHECK(ctx.choose(DType::Q4_K, 48, 1408, 2048) == GemmBackend::Rows);  // tile kernels below int8's threshold
+    CHECK(ctx.choose_no_int8(DType::Q8_0, 512, 1408, 2048) == GemmBackend::OnednnBf16);
     CHECK(ctx.choose(DType::F32, 512, 1408, 2048) == GemmBackend::Sgemm);
   }
 }
