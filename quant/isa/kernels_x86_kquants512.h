@@ -18,6 +18,19 @@
 namespace latte::simd {
 namespace {
 
+// 128-bit lane k (0..3) of v broadcast to all four lanes. The immediate must be a compile-time constant for clang
+// even where the loop over k is unrolled, hence the switch (folded away after unrolling).
+template <int kUnused = 0>  // a template, so AVX2 translation units never generate it
+inline __m512i bcast_lane128(__m512i v, int k) {
+  switch (k) {
+    case 0: return _mm512_shuffle_i64x2(v, v, 0x00);
+    case 1: return _mm512_shuffle_i64x2(v, v, 0x55);
+    case 2: return _mm512_shuffle_i64x2(v, v, 0xAA);
+    default: return _mm512_shuffle_i64x2(v, v, 0xFF);
+  }
+}
+
+
 // [lo[0..31] | hi[0..31]] as one zmm.
 template <class A>
 inline __m512i load2x256(const void* lo, const void* hi) {
@@ -138,7 +151,7 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
       const Block& b = x[k][i];
-      const __m512i scb = _mm512_shuffle_i64x2(F, F, 0x55 * k);
+      const __m512i scb = bcast_lane128(F, k);
       const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
       __m512i lo0 = _mm512_and_si512(raw0, m4), hi0 = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), m4);
       __m512i lo1 = _mm512_and_si512(raw1, m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), m4);
@@ -222,7 +235,7 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
       const BlockQ6_K& b = x[k][i];
-      const __m512i scb = R == 1 ? _mm512_broadcast_i32x4(_mm512_castsi512_si128(sv)) : _mm512_shuffle_i64x2(sv, sv, 0x55 * k);
+      const __m512i scb = R == 1 ? _mm512_broadcast_i32x4(_mm512_castsi512_si128(sv)) : bcast_lane128(sv, k);
       __m512i s;
       {
         const __m512i qh = _mm512_srlv_epi64(_mm512_broadcast_i64x4(loadu256<A>(b.qh)), qh_shift);
