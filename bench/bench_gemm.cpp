@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
 #include "runtime/gemm.h"
@@ -63,18 +64,6 @@ Times time_reps(int reps, const std::function<void()>& f) {
   }
   std::sort(c.begin(), c.end());
   return {c[c.size() / 2], best};
-}
-
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> v;
-  size_t p = 0;
-  while (p < s.size()) {
-    size_t q = s.find(',', p);
-    if (q == std::string::npos) q = s.size();
-    v.push_back(std::atoll(s.substr(p, q - p).c_str()));
-    p = q + 1;
-  }
-  return v;
 }
 
 // oneDNN peak: Y[S][S] = X[S][S] · W[S][S], weights in oneDNN's preferred layout (reordered once).
@@ -151,22 +140,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
-    if (a == "-t") threads = parse_list(next());
+    if (a == "-t") threads = latte::bench::split_ints(next());
     else if (a == "-r") reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "-s") S = std::atoll(next().c_str());
-    else if (a == "-n") ns = parse_list(next());
+    else if (a == "-n") ns = latte::bench::split_ints(next());
     else if (a == "--no-peak") peak = false;
     else if (a == "--table") table = true;
     else if (a == "--types") {
-      types.clear();
-      std::string s = next();
-      size_t p = 0;
-      while (p < s.size()) {
-        size_t q = s.find(',', p);
-        if (q == std::string::npos) q = s.size();
-        types.push_back(s.substr(p, q - p));
-        p = q + 1;
-      }
+      types = latte::bench::split_list(next());
     } else {
       std::fprintf(stderr, "usage: bench_gemm [-t 1,2] [-r REPS] [-s PEAK_SIZE] [-n 1,8,..] [--types ..] "
                            "[--no-peak] [--table]\n");

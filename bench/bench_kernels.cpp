@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "bench/memory_bandwidth.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
@@ -42,17 +43,6 @@ Stat stats(std::vector<double> v) {
   return s;
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t p = 0;
-  while (p <= s.size()) {
-    size_t q = s.find(',', p);
-    if (q == std::string::npos) q = s.size();
-    if (q > p) out.push_back(s.substr(p, q - p));
-    p = q + 1;
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -73,8 +63,8 @@ int main(int argc, char** argv) {
     else if (a == "-r") reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "-m") mib = std::max<int64_t>(1, std::atoll(next().c_str()));
     else if (a == "-n") n = std::max<int64_t>(32, std::atoll(next().c_str()) / 32 * 32);  // per type: whole blocks
-    else if (a == "--types") type_names = split(next());
-    else if (a == "--isa") isa_names = split(next());
+    else if (a == "--types") type_names = latte::bench::split_list(next());
+    else if (a == "--isa") isa_names = latte::bench::split_list(next());
     else if (a == "--json") json = true;
     else { std::fprintf(stderr, "usage: bench_kernels [-t N] [-r REPS] [-m MIB] [-n ROW_LEN] [--types a,b] [--isa a,b] [--json]\n"); return 2; }
   }

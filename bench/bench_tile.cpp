@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
 
@@ -28,17 +29,6 @@ double thread_cpu_seconds() {
   return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t p = 0;
-  while (p <= s.size()) {
-    size_t q = s.find(',', p);
-    if (q == std::string::npos) q = s.size();
-    if (q > p) out.push_back(s.substr(p, q - p));
-    p = q + 1;
-  }
-  return out;
-}
 
 // Best-of-5 seconds per call of f, each sample running f for about `secs` / 5.
 template <class F>
@@ -77,7 +67,7 @@ int main(int argc, char** argv) {
     else if (a == "--stream") stream_mib = std::atoll(next().c_str());
     else if (a == "--toks") {
       toks.clear();
-      for (auto& s : split(next())) toks.push_back(std::atoll(s.c_str()));
+      for (auto& s : latte::bench::split_list(next())) toks.push_back(std::atoll(s.c_str()));
     } else {
       std::fprintf(stderr, "usage: bench_tile [--isa I] [--types a,b] [-n N] [--rows R] [--toks 8,16] [--secs S]\n");
       return 2;
@@ -93,7 +83,7 @@ int main(int argc, char** argv) {
   std::printf("%-6s %6s %5s %12s %12s %8s\n", "type", "n", "ntok", "tile GF/s", "gemv GF/s", "speedup");
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.f, 1.f);
-  for (const auto& name : split(types_s)) {
+  for (const auto& name : latte::bench::split_list(types_s)) {
     DType dt;
     if (!parse_type_name(name, dt)) {
       std::fprintf(stderr, "unknown type %s\n", name.c_str());
