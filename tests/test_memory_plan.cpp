@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <vector>
 
@@ -263,4 +264,29 @@ TEST_CASE("mlock errors name RLIMIT_MEMLOCK and the remedy") {
     setrlimit(RLIMIT_MEMLOCK, &old);
   }
   CHECK_NOTHROW(lock_mapping(nullptr, 0, "nothing"));
+}
+
+TEST_CASE("populate_mapping maps a file mapping's pages, never throws, and refuses what cannot fit") {
+  // An empty or absent region: nothing to do.
+  CHECK_FALSE(populate_mapping(nullptr, 4096));
+  // A real read-only file mapping (the tiny model), unaligned start: every page becomes resident (mincore).
+  const std::string path = latte::test::shared_dir() + "/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf";
+  auto f = gguf::File::open(path);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const uint8_t* base = f->base() + 100;
+  const size_t bytes = f->file_size() - 100;
+  std::vector<float> seen;
+  REQUIRE(populate_mapping(base, bytes, [&](float v) { seen.push_back(v); }));
+  REQUIRE_FALSE(seen.empty());
+  CHECK(seen.back() == doctest::Approx(1.0f));
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] >= seen[i - 1]);
+  const uintptr_t first = reinterpret_cast<uintptr_t>(base) / page * page;
+  const size_t span = reinterpret_cast<uintptr_t>(base) + bytes - first;
+  std::vector<unsigned char> resident((span + page - 1) / page);
+  REQUIRE(::mincore(reinterpret_cast<void*>(first), span, resident.data()) == 0);
+  size_t in = 0;
+  for (unsigned char r : resident) in += r & 1;
+  CHECK(in == resident.size());
+  // A region larger than any machine's memory is refused up front (and not touched: the pointer is bogus).
+  CHECK_FALSE(populate_mapping(reinterpret_cast<const void*>(uintptr_t{1} << 40), size_t{1} << 62));
 }
