@@ -30,6 +30,32 @@ inline __m512i bcast_lane128(__m512i v, int k) {
   }
 }
 
+// The 256 codes of a Q4_K / Q5_K block as four 64-byte planes (values 0..15 / 0..31): lo0 = elements [0..31 | 64..95]
+// (low nibbles of qs[0..63]), hi0 = [32..63 | 96..127], lo1 = [128..159 | 192..223], hi1 = [160..191 | 224..255].
+// Q5_K adds bit 4 from qh: element 32s + l takes bit s of qh[l]. Shared by the gemv (this file) and tile kernels.
+struct CodePlanes45 {
+  __m512i lo0, hi0, lo1, hi1;
+};
+template <class A, bool kFive, class Block>
+inline CodePlanes45 code_planes_q45(const Block& b, __m512i m4) {
+  const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
+  CodePlanes45 p{_mm512_and_si512(raw0, m4), _mm512_and_si512(_mm512_srli_epi16(raw0, 4), m4),
+                 _mm512_and_si512(raw1, m4), _mm512_and_si512(_mm512_srli_epi16(raw1, 4), m4)};
+  if constexpr (kFive) {
+    const __m512i qh = _mm512_broadcast_i64x4(loadu256<A>(b.qh));
+    const __m512i c16 = _mm512_set1_epi8(0x10);
+    const __m512i t00 = _mm512_set_epi64(0x0404040404040404ll, 0x0404040404040404ll, 0x0404040404040404ll,
+                                         0x0404040404040404ll, 0x0101010101010101ll, 0x0101010101010101ll,
+                                         0x0101010101010101ll, 0x0101010101010101ll);
+    p.lo0 = _mm512_mask_add_epi8(p.lo0, _mm512_test_epi8_mask(qh, t00), p.lo0, c16);
+    p.hi0 = _mm512_mask_add_epi8(p.hi0, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t00, t00)), p.hi0, c16);
+    const __m512i t10 = _mm512_slli_epi64(t00, 4);
+    p.lo1 = _mm512_mask_add_epi8(p.lo1, _mm512_test_epi8_mask(qh, t10), p.lo1, c16);
+    p.hi1 = _mm512_mask_add_epi8(p.hi1, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t10, t10)), p.hi1, c16);
+  }
+  return p;
+}
+
 
 // [lo[0..31] | hi[0..31]] as one zmm.
 template <class A>
@@ -152,22 +178,8 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     for (int k = 0; k < R; ++k) {
       const Block& b = x[k][i];
       const __m512i scb = bcast_lane128(F, k);
-      const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
-      __m512i lo0 = _mm512_and_si512(raw0, m4), hi0 = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), m4);
-      __m512i lo1 = _mm512_and_si512(raw1, m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), m4);
-      if constexpr (kFive) {
-        const __m512i qh = _mm512_broadcast_i64x4(loadu256<A>(b.qh));
-        const __m512i c16 = _mm512_set1_epi8(0x10);
-        // element 32s + l takes bit s of qh[l]
-        const __m512i t00 = _mm512_set_epi64(0x0404040404040404ll, 0x0404040404040404ll, 0x0404040404040404ll,
-                                             0x0404040404040404ll, 0x0101010101010101ll, 0x0101010101010101ll,
-                                             0x0101010101010101ll, 0x0101010101010101ll);
-        lo0 = _mm512_mask_add_epi8(lo0, _mm512_test_epi8_mask(qh, t00), lo0, c16);
-        hi0 = _mm512_mask_add_epi8(hi0, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t00, t00)), hi0, c16);
-        const __m512i t10 = _mm512_slli_epi64(t00, 4);
-        lo1 = _mm512_mask_add_epi8(lo1, _mm512_test_epi8_mask(qh, t10), lo1, c16);
-        hi1 = _mm512_mask_add_epi8(hi1, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t10, t10)), hi1, c16);
-      }
+      const CodePlanes45 cp = code_planes_q45<A, kFive>(b, m4);
+      const __m512i lo0 = cp.lo0, hi0 = cp.hi0, lo1 = cp.lo1, hi1 = cp.hi1;
       const __m512i z = _mm512_setzero_si512();
       const __m512i p0 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, lo0, alo0), _mm512_dpbusd_epi32(z, hi0, ahi0));
       const __m512i p1 = _mm512_packs_epi32(_mm512_dpbusd_epi32(z, lo1, alo1), _mm512_dpbusd_epi32(z, hi1, ahi1));

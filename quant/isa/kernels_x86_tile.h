@@ -25,7 +25,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "quant/isa/kernels_x86_kquants.h"
+#include "quant/isa/kernels_x86_kquants512.h"
 
 namespace latte::simd {
 namespace {
@@ -275,22 +275,8 @@ void gemm_tile_q45_k(int64_t n, const void* w, size_t w_stride, const void* act,
                                                        static_cast<size_t>(r0 + r) * w_stride);
         for (int64_t i = 0; i < ng; ++i) {
           const Block& b = x[i];
-          const __m512i raw0 = _mm512_loadu_si512(b.qs), raw1 = _mm512_loadu_si512(b.qs + 64);
-          __m512i lo0 = _mm512_and_si512(raw0, m4), hi0 = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), m4);
-          __m512i lo1 = _mm512_and_si512(raw1, m4), hi1 = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), m4);
-          if constexpr (kFive) {
-            // element 32s + l takes bit s of qh[l]
-            const __m512i qh = _mm512_broadcast_i64x4(loadu256<A>(b.qh));
-            const __m512i c16 = _mm512_set1_epi8(0x10);
-            const __m512i t00 = _mm512_set_epi64(0x0404040404040404ll, 0x0404040404040404ll, 0x0404040404040404ll,
-                                                 0x0404040404040404ll, 0x0101010101010101ll, 0x0101010101010101ll,
-                                                 0x0101010101010101ll, 0x0101010101010101ll);
-            lo0 = _mm512_mask_add_epi8(lo0, _mm512_test_epi8_mask(qh, t00), lo0, c16);
-            hi0 = _mm512_mask_add_epi8(hi0, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t00, t00)), hi0, c16);
-            const __m512i t10 = _mm512_slli_epi64(t00, 4);
-            lo1 = _mm512_mask_add_epi8(lo1, _mm512_test_epi8_mask(qh, t10), lo1, c16);
-            hi1 = _mm512_mask_add_epi8(hi1, _mm512_test_epi8_mask(qh, _mm512_add_epi8(t10, t10)), hi1, c16);
-          }
+          const CodePlanes45 cp = code_planes_q45<A, kFive>(b, m4);
+          const __m512i lo0 = cp.lo0, hi0 = cp.hi0, lo1 = cp.lo1, hi1 = cp.hi1;
           // nibble planes [e0..31 | e64..95], [e32..63 | e96..127], ... -> element order X_k = e[64k..64k+63]
           tile_relay_store<A>(_mm512_shuffle_i64x2(lo0, hi0, 0x44), _mm512_shuffle_i64x2(lo0, hi0, 0xEE),
                               _mm512_shuffle_i64x2(lo1, hi1, 0x44), _mm512_shuffle_i64x2(lo1, hi1, 0xEE),
