@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "runtime/cache_codec.h"
-#include "runtime/threads.h"
+#include "runtime/cache/cache_codec.h"
+#include "runtime/compute/threads.h"
 
 using namespace latte;
 

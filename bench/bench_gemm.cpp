@@ -1,11 +1,11 @@
-// GEMM benchmark for prefill (runtime/gemm.h):
+// GEMM benchmark for prefill (runtime/compute/gemm.h):
 //   1. peak: oneDNN matmul bf16×bf16→f32 and s8×s8→s32 (weights reordered to oneDNN's preferred layout once) and
 //      OpenBLAS sgemm on large square shapes, GFLOP/s, per thread count;
 //   2. gemm() on V2-Lite MoE expert shapes (k=2048, m=1408 gate/up; k=1408, m=2048 down) per weight type, row
 //      count n and backend, with per-call tile conversion included ("bf16", "int8", "sgemm") and with the weight
 //      converted once beforehand ("bf16+c", ...: steady state of the opt-in cache), plus the one-off conversion
 //      time per weight;
-//   3. with --table: the fastest per-call backend per (type, n), the rows of runtime/gemm_table.cpp.
+//   3. with --table: the fastest per-call backend per (type, n), the rows of runtime/compute/gemm_table.cpp.
 //   bench_gemm [-t 1,2] [-r REPS] [-s PEAK_SIZE] [-n 1,8,...] [--types q4_k,q8_0,q5_0] [--no-peak] [--table]
 // Times: see time_reps (CPU-time median and best wall time over REPS runs after one warm-up). GFLOP/s = 2·n·m·k / time. Run with ONEDNN_VERBOSE=1 to see the
 // oneDNN kernels (avx512_core_amx / avx512_core_bf16 / avx512_core_vnni ...).
@@ -28,9 +28,9 @@
 #include "bench/bench_args.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
-#include "runtime/gemm.h"
-#include "runtime/gemm_impl.h"  // the converters, timed alone
-#include "runtime/threads.h"
+#include "runtime/compute/gemm.h"
+#include "runtime/compute/gemm_impl.h"  // the converters, timed alone
+#include "runtime/compute/threads.h"
 
 using namespace latte;
 

@@ -18,7 +18,7 @@
 #include "bench/memory_bandwidth.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
-#include "runtime/threads.h"
+#include "runtime/compute/threads.h"
 
 using namespace latte;
 

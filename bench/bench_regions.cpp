@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
-#include "runtime/threads.h"
+#include "runtime/compute/threads.h"
 
 int main(int argc, char** argv) {
   const int max_t = argc > 1 ? std::atoi(argv[1]) : latte::physical_cores();

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "quant/kernels.h"
-#include "runtime/error.h"
-#include "runtime/threads.h"
+#include "formats/error.h"
+#include "runtime/compute/threads.h"
 
 #if defined(__linux__)
 #include <unistd.h>

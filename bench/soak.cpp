@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/error.h"
-#include "runtime/generate.h"
-#include "runtime/session.h"
+#include "formats/error.h"
+#include "runtime/session/generate.h"
+#include "runtime/session/session.h"
 
 namespace {
 

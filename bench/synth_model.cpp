@@ -1,4 +1,4 @@
-// synth_model: writes a synthetic deepseek2 GGUF in the exact shapes of a real model (tools/synth.h).
+// synth_model: writes a synthetic deepseek2 GGUF in the exact shapes of a real model (runtime/convert/synth.h).
 //
 //   synth_model --preset v2-lite|moonlight|v3-slice|tiny [--type q4_k_m] [--layers N] [--out FILE]
 //               [--vocab deepseek-v3-vocab.gguf] [-t N] [--seed S] [--exact] [--pure] [--quiet] [--dry-run]
@@ -8,9 +8,9 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/error.h"
-#include "tools/quantize.h"
-#include "tools/synth.h"
+#include "formats/error.h"
+#include "runtime/convert/quantize.h"
+#include "runtime/convert/synth.h"
 
 namespace {
 

@@ -15,7 +15,7 @@
 #include "cli/session_options.h"
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/threads.h"
+#include "runtime/compute/threads.h"
 
 namespace latte::cli {
 namespace {

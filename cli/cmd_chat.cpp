@@ -1,4 +1,4 @@
-// `latte chat`: multi-turn chat with DeepSeek chat formats (runtime/chat_format.h). The conversation is kept as
+// `latte chat`: multi-turn chat with DeepSeek chat formats (runtime/text/chat_format.h). The conversation is kept as
 // messages; each turn re-renders the whole prompt and generate() re-evaluates only what is not a cached prefix.
 // Interactive on a terminal (libedit line editing + history, streamed reply, reasoning dimmed / hidden, Ctrl-C
 // stops the reply, /commands); with stdin not a terminal: one turn per input line, only the answers printed.
@@ -14,11 +14,11 @@
 
 #include "cli/command.h"
 #include "cli/session_options.h"
-#include "runtime/chat_format.h"
-#include "runtime/error.h"
-#include "runtime/generate.h"
-#include "runtime/session.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text/chat_format.h"
+#include "formats/error.h"
+#include "runtime/session/generate.h"
+#include "runtime/session/session.h"
+#include "runtime/text/tokenizer.h"
 
 namespace latte::cli {
 namespace {

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "tools/convert_hf.h"
+#include "runtime/convert/convert_hf.h"
 
 namespace latte::cli {
 namespace {

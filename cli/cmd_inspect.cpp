@@ -14,7 +14,7 @@
 #include "cli/command.h"
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte::cli {
 namespace {

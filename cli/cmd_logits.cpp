@@ -6,8 +6,8 @@
 
 #include "cli/command.h"
 #include "cli/session_options.h"
-#include "runtime/error.h"
-#include "runtime/session.h"
+#include "formats/error.h"
+#include "runtime/session/session.h"
 
 namespace latte::cli {
 namespace {

@@ -2,7 +2,7 @@
 // tokens each starting with BOS, NLL of positions c/2 .. c-2 predicting the next token), progress bar on stderr,
 // then `PPL = x ± y`. --kld-base FILE: if FILE does not exist, the scored logits are saved there (base run); if it
 // exists, this run is compared against it (mean KL divergence, top-1 agreement, both PPLs). --save-logits FILE
-// always saves. Computation: runtime/perplexity.h (plain runs), runtime/scored_logits.h (runs with logit files).
+// always saves. Computation: runtime/session/perplexity.h (plain runs), runtime/session/scored_logits.h (runs with logit files).
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -10,8 +10,8 @@
 
 #include "cli/command.h"
 #include "cli/session_options.h"
-#include "runtime/perplexity.h"
-#include "runtime/scored_logits.h"
+#include "runtime/session/perplexity.h"
+#include "runtime/session/scored_logits.h"
 
 namespace latte::cli {
 namespace {

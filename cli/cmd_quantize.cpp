@@ -1,11 +1,11 @@
-// `latte quantize IN.gguf OUT.gguf TYPE [-t N]`: requantize a GGUF (tools/quantize.h does the work).
+// `latte quantize IN.gguf OUT.gguf TYPE [-t N]`: requantize a GGUF (runtime/convert/quantize.h does the work).
 
 #include <cstdio>
 
 #include "cli/command.h"
 #include "formats/gguf.h"
-#include "runtime/error.h"
-#include "tools/quantize.h"
+#include "formats/error.h"
+#include "runtime/convert/quantize.h"
 
 namespace latte::cli {
 namespace {

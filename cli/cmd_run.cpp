@@ -8,7 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/session_options.h"
-#include "runtime/generate.h"
+#include "runtime/session/generate.h"
 
 namespace latte::cli {
 namespace {

@@ -24,8 +24,8 @@
 #include "cli/server_pool.h"
 #include "cli/server_protocol.h"
 #include "latte.h"
-#include "runtime/error.h"
-#include "runtime/threads.h"
+#include "formats/error.h"
+#include "runtime/compute/threads.h"
 
 namespace latte::cli {
 namespace {

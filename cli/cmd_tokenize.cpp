@@ -10,8 +10,8 @@
 #include "cli/command.h"
 #include "cli/session_options.h"
 #include "formats/gguf.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "formats/error.h"
+#include "runtime/text/tokenizer.h"
 
 namespace latte::cli {
 namespace {

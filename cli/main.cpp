@@ -5,7 +5,7 @@
 #include <exception>
 
 #include "cli/command.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte::cli {
 

@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "cli/command.h"
-#include "runtime/error.h"
-#include "runtime/memory_plan.h"
-#include "runtime/sampler.h"
-#include "runtime/session.h"
-#include "runtime/utf8.h"
-#include "tools/quantize.h"
+#include "formats/error.h"
+#include "runtime/session/memory_plan.h"
+#include "runtime/session/sampler.h"
+#include "runtime/session/session.h"
+#include "runtime/text/utf8.h"
+#include "runtime/convert/quantize.h"
 
 namespace latte::cli {
 

@@ -8,7 +8,7 @@
 #include "formats/gguf.h"
 #include "formats/mmap_file.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte::gguf {
 

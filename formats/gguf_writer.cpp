@@ -9,7 +9,7 @@
 
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte::gguf {
 

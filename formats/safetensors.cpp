@@ -13,7 +13,7 @@
 
 #include "formats/mmap_file.h"
 #include "quant/float16.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte::safetensors {
 

@@ -1,4 +1,4 @@
-// Orthonormal Walsh-Hadamard transform (fixed rotation used by the Q4_H latent cache, runtime/cache_codec.h).
+// Orthonormal Walsh-Hadamard transform (fixed rotation used by the Q4_H latent cache, runtime/cache/cache_codec.h).
 // H_n = H_2 ⊗ ... ⊗ H_2 / sqrt(n) is symmetric and orthogonal, so it is its own inverse: applying it twice gives the
 // input back (up to rounding), and dot products are preserved: (H a)·(H b) = a·b. Pure functions, thread-safe.
 #pragma once

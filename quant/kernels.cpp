@@ -9,7 +9,7 @@
 
 #include "quant/isa/kernels_simd.h"
 #include "quant/ref.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 #if LATTE_X86
 #include <cpuid.h>

@@ -8,7 +8,7 @@
 
 #include "quant/blocks.h"
 #include "quant/ref.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 namespace latte {
 namespace {

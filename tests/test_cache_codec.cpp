@@ -1,4 +1,4 @@
-// Latent-cache codecs (runtime/cache_codec.h) and the Hadamard rotation (quant/hadamard.h): encode/decode error
+// Latent-cache codecs (runtime/cache/cache_codec.h) and the Hadamard rotation (quant/hadamard.h): encode/decode error
 // bounds per type, SIMD decode == scalar decode, and cache_attention over encoded rows vs double-precision math on
 // the decoded rows (so the only allowed difference is f32 summation order).
 #include <doctest/doctest.h>
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "quant/hadamard.h"
-#include "runtime/cache_codec.h"
-#include "runtime/threads.h"
+#include "runtime/cache/cache_codec.h"
+#include "runtime/compute/threads.h"
 
 using namespace latte;
 

@@ -14,8 +14,8 @@
 #include <iterator>
 #include <string>
 
-#include "runtime/perplexity.h"
-#include "runtime/session.h"
+#include "runtime/session/perplexity.h"
+#include "runtime/session/session.h"
 #include "test_support.h"
 
 using namespace latte;

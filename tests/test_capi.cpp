@@ -1,5 +1,5 @@
 // The C API (include/latte.h) on the shared tiny-dsv3 Q4_K_M model: loading, tokenizing, greedy generation equal
-// to the C++ path (runtime/generate.h) and to a hand-written eval/argmax loop over the C API, streaming,
+// to the C++ path (runtime/session/generate.h) and to a hand-written eval/argmax loop over the C API, streaming,
 // cancellation, stop strings, session save/load, chat formatting, error statuses with thread-local messages, and
 // one model shared by two sessions on two threads.
 #include <doctest/doctest.h>
@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "latte.h"
-#include "runtime/generate.h"
-#include "runtime/session.h"
+#include "runtime/session/generate.h"
+#include "runtime/session/session.h"
 #include "tests/test_support.h"
 
 namespace {

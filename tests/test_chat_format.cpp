@@ -4,9 +4,9 @@
 #include <doctest/doctest.h>
 
 #include "formats/gguf.h"
-#include "runtime/chat_format.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text/chat_format.h"
+#include "formats/error.h"
+#include "runtime/text/tokenizer.h"
 #include "tests/test_support.h"
 
 using namespace latte;

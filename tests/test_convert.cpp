@@ -1,4 +1,4 @@
-// `latte convert` (tools/convert_hf) and the safetensors reader: the shared HF checkpoints convert byte-identically
+// `latte convert` (runtime/convert/convert_hf) and the safetensors reader: the shared HF checkpoints convert byte-identically
 // to the shared bf16 GGUFs; sharded checkpoints with MTP layers give the same file; an FP8 (e4m3, 128×128 block
 // scales) checkpoint built here converts exactly to fp8·scale and within FP8 error of the original; q8_0 output
 // equals the reference quantizer; malformed inputs raise the right errors.
@@ -15,9 +15,9 @@
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 #include "tests/test_support.h"
-#include "tools/convert_hf.h"
+#include "runtime/convert/convert_hf.h"
 
 namespace fs = std::filesystem;
 namespace st = latte::safetensors;

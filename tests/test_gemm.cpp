@@ -14,9 +14,9 @@
 
 #include "quant/kernels.h"
 #include "quant/types.h"
-#include "runtime/error.h"
-#include "runtime/gemm.h"
-#include "runtime/threads.h"
+#include "formats/error.h"
+#include "runtime/compute/gemm.h"
+#include "runtime/compute/threads.h"
 
 using namespace latte;
 

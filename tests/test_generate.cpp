@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "runtime/error.h"
-#include "runtime/generate.h"
-#include "runtime/session.h"
+#include "formats/error.h"
+#include "runtime/session/generate.h"
+#include "runtime/session/session.h"
 #include "tests/test_support.h"
 
 using namespace latte;

@@ -14,7 +14,7 @@
 
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 #include "tests/test_support.h"
 
 using latte::gguf::File;

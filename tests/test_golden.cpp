@@ -12,11 +12,11 @@
 
 #include "formats/gguf.h"
 #include "quant/kernels.h"
-#include "runtime/error.h"
-#include "runtime/moe.h"
-#include "runtime/perplexity.h"
-#include "runtime/rope.h"
-#include "runtime/session.h"
+#include "formats/error.h"
+#include "runtime/model/moe.h"
+#include "runtime/session/perplexity.h"
+#include "runtime/model/rope.h"
+#include "runtime/session/session.h"
 #include "test_support.h"
 
 using namespace latte;

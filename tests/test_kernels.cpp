@@ -16,7 +16,7 @@
 #include "quant/float16.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 using namespace latte;
 

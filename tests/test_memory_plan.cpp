@@ -1,4 +1,4 @@
-// Memory planning (runtime/memory_plan.h): /proc/meminfo + cgroup parsing, the fit classification with injected
+// Memory planning (runtime/session/memory_plan.h): /proc/meminfo + cgroup parsing, the fit classification with injected
 // numbers, the error message with a -c suggestion, the working-set estimate against a real Session, mlock errors.
 #include <doctest/doctest.h>
 
@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "formats/gguf.h"
-#include "runtime/error.h"
-#include "runtime/memory_plan.h"
-#include "runtime/session.h"
+#include "formats/error.h"
+#include "runtime/session/memory_plan.h"
+#include "runtime/session/session.h"
 #include "tests/test_support.h"
 
 using namespace latte;

@@ -15,7 +15,7 @@
 #include "quant/float16.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 #include "test_support.h"
 
 using namespace latte;

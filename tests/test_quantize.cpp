@@ -1,4 +1,4 @@
-// latte quantize (tools/quantize.h): type rules, every target on the shared tiny f32 models, the GGUF layout
+// latte quantize (runtime/convert/quantize.h): type rules, every target on the shared tiny f32 models, the GGUF layout
 // llama.cpp requires, dequantized data close to the source, and byte equality with llama.cpp's own quantizer on
 // the tensors where both chose the same type.
 #include <doctest/doctest.h>
@@ -14,10 +14,10 @@
 
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/error.h"
-#include "runtime/threads.h"
+#include "formats/error.h"
+#include "runtime/compute/threads.h"
 #include "test_support.h"
-#include "tools/quantize.h"
+#include "runtime/convert/quantize.h"
 
 using namespace latte;
 using namespace latte::quantize;

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "runtime/perplexity.h"
-#include "runtime/session.h"
+#include "runtime/session/perplexity.h"
+#include "runtime/session/session.h"
 #include "test_support.h"
-#include "tools/quantize.h"
+#include "runtime/convert/quantize.h"
 
 using namespace latte;
 

@@ -9,8 +9,8 @@
 #include <random>
 #include <vector>
 
-#include "runtime/error.h"
-#include "runtime/sampler.h"
+#include "formats/error.h"
+#include "runtime/session/sampler.h"
 
 using namespace latte;
 

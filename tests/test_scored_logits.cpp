@@ -6,8 +6,8 @@
 #include <fstream>
 #include <vector>
 
-#include "runtime/error.h"
-#include "runtime/scored_logits.h"
+#include "formats/error.h"
+#include "runtime/session/scored_logits.h"
 #include "tests/test_support.h"
 
 using namespace latte;

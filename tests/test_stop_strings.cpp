@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "runtime/generate.h"
+#include "runtime/session/generate.h"
 
 using namespace latte;
 

@@ -1,5 +1,5 @@
-// Synthetic deepseek2 models (tools/synth.h): preset shapes, the keys llama.cpp requires, the copied tokenizer,
-// per-tensor types from tools/quantize, weight statistics, determinism, and that Latte's own loader accepts them.
+// Synthetic deepseek2 models (runtime/convert/synth.h): preset shapes, the keys llama.cpp requires, the copied tokenizer,
+// per-tensor types from runtime/convert/quantize, weight statistics, determinism, and that Latte's own loader accepts them.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,12 +10,12 @@
 
 #include "formats/gguf.h"
 #include "quant/types.h"
-#include "runtime/error.h"
-#include "runtime/hparams.h"
-#include "runtime/weights.h"
+#include "formats/error.h"
+#include "runtime/model/hparams.h"
+#include "runtime/model/weights.h"
 #include "test_support.h"
-#include "tools/quantize.h"
-#include "tools/synth.h"
+#include "runtime/convert/quantize.h"
+#include "runtime/convert/synth.h"
 
 using namespace latte;
 
@@ -115,7 +115,7 @@ TEST_CASE("synth: tiny preset file — keys, tokenizer, types, statistics, loade
   }
   CHECK(n_tok_keys >= 8);
 
-  // Types from tools/quantize's rules; flavour 1 (no attn_k_b / attn_v_b).
+  // Types from runtime/convert/quantize's rules; flavour 1 (no attn_k_b / attn_v_b).
   quantize::Target tg = quantize::parse_target("q4_k_m");
   for (const auto& t : f->tensors()) {
     CAPTURE(t.name);

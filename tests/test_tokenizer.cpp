@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
-#include "runtime/byte_level.h"
-#include "runtime/error.h"
-#include "runtime/pretokenizer.h"
-#include "runtime/tokenizer.h"
-#include "runtime/utf8.h"
+#include "runtime/text/byte_level.h"
+#include "formats/error.h"
+#include "runtime/text/pretokenizer.h"
+#include "runtime/text/tokenizer.h"
+#include "runtime/text/utf8.h"
 #include "tests/test_support.h"
 
 using namespace latte;

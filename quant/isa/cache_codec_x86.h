@@ -1,4 +1,4 @@
-// AVX2+FMA+F16C kernels of the latent-cache codec (runtime/cache_codec.h); defined in cache_codec_avx2.cpp, only on
+// AVX2+FMA+F16C kernels of the latent-cache codec (runtime/cache/cache_codec.h); defined in cache_codec_avx2.cpp, only on
 // x86-64 builds. Callers check the CPU first. Pure functions, thread-safe.
 #pragma once
 #include <cstdint>

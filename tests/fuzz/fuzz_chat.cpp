@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "formats/gguf.h"
-#include "runtime/chat_format.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "runtime/text/chat_format.h"
+#include "formats/error.h"
+#include "runtime/text/tokenizer.h"
 
 namespace {
 const latte::Tokenizer& tokenizer() {

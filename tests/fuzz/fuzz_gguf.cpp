@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "formats/gguf.h"
-#include "runtime/error.h"
+#include "formats/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

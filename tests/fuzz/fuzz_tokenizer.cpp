@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "formats/gguf.h"
-#include "runtime/error.h"
-#include "runtime/tokenizer.h"
+#include "formats/error.h"
+#include "runtime/text/tokenizer.h"
 
 namespace {
 const latte::Tokenizer& tokenizer() {

@@ -1,0 +1,131 @@
+// Model::load: open the GGUF, read hyper-parameters, tokenizer and weights, choose the kernel table (once).
+
+#include <set>
+#include <string>
+
+#include "formats/gguf.h"
+#include "quant/kernels.h"
+#include "formats/error.h"
+#include "runtime/session/memory_plan.h"
+#include "runtime/session/session.h"
+#include "runtime/model/weights.h"
+
+namespace latte {
+namespace {
+
+Isa parse_isa(const std::string& s) {
+  if (s == "scalar") return Isa::Scalar;
+  if (s == "avx2") return Isa::Avx2;
+  if (s == "avx512") return Isa::Avx512;
+  if (s == "neon") return Isa::Neon;
+  throw ArgumentError("unknown ISA '" + s + "' (expected scalar, avx2, avx512 or neon)");
+}
+
+// Every weight type used in a product must have a kernel and an activation converter in the table.
+void check_kernels(const KernelTable& kt, const ModelWeights& w, const std::string& path) {
+  std::set<const TypeTraits*> types;
+  auto add = [&](const TensorView& v) {
+    if (v.valid()) types.insert(v.tt);
+  };
+  add(w.output);
+  for (const auto& L : w.layers) {
+    for (const TensorView* v : {&L.attn_q, &L.attn_q_a, &L.attn_q_b, &L.attn_kv_a_mqa, &L.attn_k_b, &L.attn_v_b,
+                                &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.ffn_gate_inp,
+                                &L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps, &L.ffn_gate_shexp,
+                                &L.ffn_up_shexp, &L.ffn_down_shexp})
+      add(*v);
+  }
+  for (const TypeTraits* t : types) {
+    const uint32_t id = static_cast<uint32_t>(t->type);
+    if (!kt.vec_dot[id] && !kt.gemv[id])
+      throw UnsupportedError(path + ": no " + isa_name(kt.isa) + " dot kernel for tensor type " + t->name);
+    const DType at = t->vec_dot_type;
+    if (at != DType::F32 && !kt.quantize_act[static_cast<uint32_t>(at)] && !type_traits(at).quantize_row)
+      throw UnsupportedError(path + ": no activation converter to " + type_traits(at).name);
+  }
+}
+
+}  // namespace
+
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const ModelParams& p) {
+  std::shared_ptr<Model> m(new Model());
+  if (p.progress) p.progress(0.0f);
+  m->file_ = gguf::File::open(p.path);
+  const gguf::File& f = *m->file_;
+  m->hp_ = read_hparams(f);
+  Hparams& hp = m->hp_;
+
+  // --expert-groups N,K overrides the file (0 disables group-limited routing).
+  if (p.expert_groups == 0) {
+    hp.n_group = hp.n_group_used = 0;
+  } else if (p.expert_groups > 0) {
+    const int64_t g = p.expert_groups, k = p.expert_groups_used > 0 ? p.expert_groups_used : g;
+    if (hp.n_expert % g != 0 || k > g)
+      throw ArgumentError("--expert-groups " + std::to_string(g) + "," + std::to_string(k) +
+                          ": groups must divide the " + std::to_string(hp.n_expert) +
+                          " experts and keep at most all groups");
+    hp.n_group = g > 1 ? g : 0;
+    hp.n_group_used = g > 1 ? k : 0;
+  }
+
+  m->tok_ = Tokenizer::from_gguf(f);
+  if (p.progress) p.progress(0.3f);
+  m->w_ = std::make_unique<ModelWeights>(f, hp);
+  if (p.progress) p.progress(0.9f);
+
+  const Isa isa = p.isa.empty() ? select_isa() : parse_isa(p.isa);
+  m->kt_ = &kernel_table(isa);
+  check_kernels(*m->kt_, *m->w_, f.path());
+
+  if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
+  else if (p.populate)
+    populate_mapping(f.base(), f.file_size(), [&](float v) {
+      if (p.progress) p.progress(0.9f + 0.1f * v);
+    });
+  if (p.progress) p.progress(1.0f);
+  return m;
+}
+
+std::string Model::chat_template() const {
+  return std::string(file_->get_string("tokenizer.chat_template").value_or(""));
+}
+
+std::string Model::name() const {
+  if (auto n = file_->get_string("general.name"); n && !n->empty()) return std::string(*n);
+  std::string s = file_->path();
+  if (auto slash = s.find_last_of('/'); slash != std::string::npos) s = s.substr(slash + 1);
+  if (auto dot = s.rfind(".gguf"); dot != std::string::npos && dot + 5 == s.size()) s = s.substr(0, dot);
+  return s;
+}
+
+uint64_t Model::weight_bytes() const {
+  uint64_t b = 0;
+  for (const auto& t : file_->tensors()) b += t.nbytes;
+  return b;
+}
+
+uint64_t Model::active_bytes_per_token() const {
+  const Hparams& hp = hp_;
+  const ModelWeights& w = *w_;
+  const uint64_t E4 = static_cast<uint64_t>(hp.n_embd) * 4;
+  auto b = [](const TensorView& v) -> uint64_t { return v.valid() ? v.bytes() : 0; };
+  uint64_t total = w.token_embd.row_bytes() + E4 + b(w.output);  // one embedding row, output norm, LM head
+  for (const auto& L : w.layers) {
+    total += 2 * E4 + static_cast<uint64_t>(hp.kv_lora_rank) * 4 + static_cast<uint64_t>(hp.q_lora_rank) * 4;
+    total += b(L.attn_q) + b(L.attn_q_a) + b(L.attn_q_b) + b(L.attn_kv_a_mqa) + b(L.attn_k_b) + b(L.attn_v_b) +
+             b(L.attn_output);
+    if (!L.moe) {
+      total += b(L.ffn_gate) + b(L.ffn_up) + b(L.ffn_down);
+    } else {
+      total += b(L.ffn_gate_inp) + (L.exp_probs_b ? static_cast<uint64_t>(hp.n_expert) * 4 : 0);
+      total += b(L.ffn_gate_shexp) + b(L.ffn_up_shexp) + b(L.ffn_down_shexp);
+      const uint64_t routed = b(L.ffn_gate_exps) + b(L.ffn_up_exps) + b(L.ffn_down_exps);
+      total += routed * static_cast<uint64_t>(hp.n_expert_used) / static_cast<uint64_t>(hp.n_expert);
+    }
+  }
+  return total;
+}
+
+}  // namespace latte

@@ -1,0 +1,242 @@
+// DeepSeek chat formats and the reasoning splitter; see chat_format.h. Rendering mirrors the official Jinja
+// templates (GGUF_DEEPSEEK.md §E.8), including their quirks (V3/R1 tool-output numbering is never reset).
+#include "runtime/text/chat_format.h"
+
+#include "formats/error.h"
+#include "runtime/text/tokenizer.h"
+
+namespace latte {
+
+namespace {
+
+// Marker texts (U+FF5C FULLWIDTH VERTICAL LINE, U+2581 LOWER ONE EIGHTH BLOCK).
+constexpr std::string_view kUser = "<\xEF\xBD\x9CUser\xEF\xBD\x9C>";
+constexpr std::string_view kAssistant = "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>";
+constexpr std::string_view kToolOutputsBegin = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "begin\xEF\xBD\x9C>";
+constexpr std::string_view kToolOutputsEnd = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "end\xEF\xBD\x9C>";
+constexpr std::string_view kToolOutputBegin = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "begin\xEF\xBD\x9C>";
+constexpr std::string_view kToolOutputEnd = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "end\xEF\xBD\x9C>";
+constexpr std::string_view kEndOfSentence = "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
+constexpr std::string_view kThinkOpen = "<think>";
+constexpr std::string_view kThinkClose = "</think>";
+
+bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
+
+bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v'; }
+
+// Length of the longest proper prefix of `tag` that `s` ends with.
+size_t partial_tag_suffix(std::string_view s, std::string_view tag) {
+  for (size_t k = std::min(s.size(), tag.size() - 1); k > 0; --k)
+    if (s.substr(s.size() - k) == tag.substr(0, k)) return k;
+  return 0;
+}
+
+[[noreturn]] void bad_role(ChatFormat f, const std::string& role) {
+  throw ArgumentError(std::string("chat format ") + chat_format_name(f) + ": unsupported message role '" + role +
+                      "'");
+}
+
+// V3 and R1 share the official template's structure; R1 cuts assistant content to the text after the last
+// </think> and opens <think> in the generation prompt.
+std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs, bool add_gen,
+                             std::string_view bos, std::string_view eos) {
+  const bool r1 = f == ChatFormat::DeepSeekR1;
+  std::string out(bos);
+  bool first_sp = true;
+  for (const auto& m : msgs) {
+    if (m.role != "system") continue;
+    if (!first_sp) out += "\n\n";
+    out += m.content;
+    first_sp = false;
+  }
+  bool is_tool = false, is_output_first = true;
+  for (const auto& m : msgs) {
+    if (m.role == "system") continue;
+    if (m.role == "user") {
+      is_tool = false;
+      out += kUser;
+      out += m.content;
+    } else if (m.role == "assistant") {
+      if (is_tool) {
+        out += kToolOutputsEnd;
+        out += m.content;
+        out += eos;
+        is_tool = false;
+      } else {
+        std::string_view content = m.content;
+        if (r1) {
+          size_t p = content.rfind(kThinkClose);
+          if (p != std::string_view::npos) content = content.substr(p + kThinkClose.size());
+        }
+        out += kAssistant;
+        out += content;
+        out += eos;
+      }
+    } else if (m.role == "tool") {
+      is_tool = true;
+      if (is_output_first) {
+        out += kToolOutputsBegin;
+        is_output_first = false;
+      } else {
+        out += "\n";
+      }
+      out += kToolOutputBegin;
+      out += m.content;
+      out += kToolOutputEnd;
+    } else {
+      bad_role(f, m.role);
+    }
+  }
+  if (is_tool) out += kToolOutputsEnd;
+  if (add_gen && !is_tool) {
+    out += kAssistant;
+    if (r1) out += "<think>\n";
+  }
+  return out;
+}
+
+std::string render_v2(const std::vector<ChatMessage>& msgs, bool add_gen, std::string_view bos,
+                      std::string_view eos) {
+  std::string out(bos);
+  for (const auto& m : msgs) {
+    if (m.role == "system") {
+      out += m.content;
+      out += "\n\n";
+    } else if (m.role == "user") {
+      out += "User: ";
+      out += m.content;
+      out += "\n\n";
+    } else if (m.role == "assistant") {
+      out += "Assistant: ";
+      out += m.content;
+      out += eos;
+    } else {
+      bad_role(ChatFormat::DeepSeekV2, m.role);
+    }
+  }
+  if (add_gen) out += "Assistant:";
+  return out;
+}
+
+}  // namespace
+
+const char* chat_format_name(ChatFormat f) {
+  switch (f) {
+    case ChatFormat::DeepSeekV2: return "deepseek-v2";
+    case ChatFormat::DeepSeekV3: return "deepseek-v3";
+    case ChatFormat::DeepSeekR1: return "deepseek-r1";
+  }
+  return "?";
+}
+
+ChatFormat chat_format_from_name(std::string_view n) {
+  if (n == "deepseek-v2" || n == "deepseek2" || n == "v2") return ChatFormat::DeepSeekV2;
+  if (n == "deepseek-v3" || n == "deepseek3" || n == "v3") return ChatFormat::DeepSeekV3;
+  if (n == "deepseek-r1" || n == "r1") return ChatFormat::DeepSeekR1;
+  throw UnsupportedError("unknown chat format '" + std::string(n) +
+                         "' (known: deepseek-v2, deepseek-v3, deepseek-r1)");
+}
+
+ChatFormat detect_chat_format(std::string_view t) {
+  if (t.empty())
+    throw UnsupportedError("the model has no tokenizer.chat_template; choose one with --chat-format "
+                           "(deepseek-v2, deepseek-v3, deepseek-r1)");
+  if (contains(t, "'Assistant: ' + message['content'] + eos_token")) return ChatFormat::DeepSeekV2;
+  if (contains(t, kAssistant) && contains(t, kUser)) {
+    // R1 templates cut earlier reasoning at </think> and/or open <think> in the generation prompt.
+    if (contains(t, kThinkClose) || contains(t, kThinkOpen)) return ChatFormat::DeepSeekR1;
+    return ChatFormat::DeepSeekV3;
+  }
+  throw UnsupportedError("tokenizer.chat_template is not a DeepSeek V2/V3/R1 template (" +
+                         std::to_string(t.size()) + " bytes); choose one with --chat-format "
+                         "(deepseek-v2, deepseek-v3, deepseek-r1)");
+}
+
+std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                        std::string_view bos_text, std::string_view eos_text) {
+  if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_generation_prompt, bos_text, eos_text);
+  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text);
+}
+
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
+                                        bool add_generation_prompt) {
+  std::string bos = tok.bos() >= 0 ? tok.text(tok.bos()) : std::string();
+  std::string eos = tok.eos() >= 0 ? tok.text(tok.eos()) : std::string(kEndOfSentence);
+  return tok.encode(render_chat(f, messages, add_generation_prompt, bos, eos), /*add_bos=*/false,
+                    /*parse_special=*/true);
+}
+
+bool chat_format_opens_think(ChatFormat f) { return f == ChatFormat::DeepSeekR1; }
+
+// ---- ReasoningSplitter ----
+
+ReasoningSplitter::ReasoningSplitter(bool in_think) : in_think_(in_think), trim_(in_think) {}
+
+void ReasoningSplitter::emit(Parts& out, std::string_view s) {
+  if (trim_) {
+    size_t k = 0;
+    while (k < s.size() && is_ws(s[k])) ++k;
+    s.remove_prefix(k);
+    if (!s.empty()) trim_ = false;
+  }
+  if (s.empty()) return;
+  (in_think_ ? out.reasoning : out.content).append(s);
+  if (!in_think_) seen_content_ = true;
+}
+
+ReasoningSplitter::Parts ReasoningSplitter::push(std::string_view piece) {
+  Parts out;
+  std::string buf = std::move(pending_);
+  pending_.clear();
+  buf.append(piece);
+  std::string_view rest = buf;
+  while (!rest.empty()) {
+    if (in_think_) {
+      size_t p = rest.find(kThinkClose);
+      if (p != std::string_view::npos) {
+        emit(out, rest.substr(0, p));
+        in_think_ = false;
+        seen_content_ = true;  // one reasoning block per reply
+        trim_ = true;
+        rest.remove_prefix(p + kThinkClose.size());
+        continue;
+      }
+      size_t h = partial_tag_suffix(rest, kThinkClose);
+      emit(out, rest.substr(0, rest.size() - h));
+      pending_ = std::string(rest.substr(rest.size() - h));
+      break;
+    }
+    if (!seen_content_) {
+      size_t j = 0;
+      while (j < rest.size() && is_ws(rest[j])) ++j;
+      std::string_view after = rest.substr(j);
+      if (after.empty()) {  // only whitespace so far: it may precede <think>
+        pending_ = std::string(rest);
+        break;
+      }
+      if (after.substr(0, kThinkOpen.size()) == kThinkOpen) {
+        in_think_ = true;
+        trim_ = true;
+        rest = after.substr(kThinkOpen.size());
+        continue;
+      }
+      if (after.size() < kThinkOpen.size() && kThinkOpen.substr(0, after.size()) == after) {
+        pending_ = std::string(rest);  // could still become <think>
+        break;
+      }
+    }
+    emit(out, rest);
+    break;
+  }
+  return out;
+}
+
+ReasoningSplitter::Parts ReasoningSplitter::flush() {
+  Parts out;
+  std::string rest = std::move(pending_);
+  pending_.clear();
+  emit(out, rest);
+  return out;
+}
+
+}  // namespace latte
