@@ -196,4 +196,15 @@ void dequantize_iq4_xs(const void* src, float* dst, int64_t n) {
   }
 }
 
+void dequantize_mxfp4(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockMXFP4*>(src);
+  for (int64_t i = 0; i < n / QK_MXFP4; ++i, dst += QK_MXFP4) {
+    const float d = e8m0_half(b[i].e);
+    for (int j = 0; j < 16; ++j) {
+      dst[j] = d * static_cast<float>(kMxfp4Values[b[i].qs[j] & 0x0F]);
+      dst[j + 16] = d * static_cast<float>(kMxfp4Values[b[i].qs[j] >> 4]);
+    }
+  }
+}
+
 }  // namespace latte::ref

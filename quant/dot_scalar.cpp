@@ -1,6 +1,7 @@
 // Scalar kernels: the oracle of every SIMD kernel. vec_dot of each weight type against its activation partner
-// (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and IQ4_XS, F32 for F32/F16/BF16), integer
-// sums per block scaled in f32 (§B.8), gemv as a loop of vec_dot, activation quantizers = the reference quantizers.
+// (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL/MXFP4, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and the 256-block i-quants, F32 for
+// F32/F16/BF16), integer sums per block scaled in f32 (§B.8), gemv as a loop of vec_dot, activation quantizers = the
+// reference quantizers.
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -148,6 +149,19 @@ float vd_iq4_nl(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+float vd_mxfp4(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockMXFP4*>(w);
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    int s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += kMxfp4Values[x[i].qs[j] & 0x0F] * y[i].qs[j] + kMxfp4Values[x[i].qs[j] >> 4] * y[i].qs[j + 16];
+    sum += static_cast<float>(s) * (e8m0_half(x[i].e) * fp16_to_f32(y[i].d));
+  }
+  return sum;
+}
+
 float vd_q2_k(int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ2_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -288,6 +302,7 @@ void fill_scalar_table(KernelTable& kt) {
   set<vd_q6_k>(kt, DType::Q6_K);
   set<vd_iq4_nl>(kt, DType::IQ4_NL);
   set<vd_iq4_xs>(kt, DType::IQ4_XS);
+  set<vd_mxfp4>(kt, DType::MXFP4);
   kt.quantize_act[static_cast<uint32_t>(DType::F32)] = quantize_f32;
   kt.quantize_act[static_cast<uint32_t>(DType::F16)] = quantize_f16;
   kt.quantize_act[static_cast<uint32_t>(DType::BF16)] = quantize_bf16;

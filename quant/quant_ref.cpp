@@ -212,6 +212,28 @@ float iq4_block_scale(int n, const float* x) {
   return best_scale;
 }
 
+// MXFP4 code (0..15) nearest to v = x / 2^(e-128) in the doubled E2M1 table (first wins on ties, so 0 not -0).
+inline int nearest_mxfp4(float v) {
+  int best = 0;
+  float bd = std::fabs(v - kMxfp4Values[0]);
+  for (int k = 1; k < 16; ++k) {
+    const float dd = std::fabs(v - kMxfp4Values[k]);
+    if (dd < bd) { bd = dd; best = k; }
+  }
+  return best;
+}
+
+// Squared error of one 32-block coded with exponent byte e.
+float mxfp4_block_err(const float* x, uint8_t e) {
+  const float d = e8m0_half(e), id = 1 / d;
+  float err = 0;
+  for (int j = 0; j < QK_MXFP4; ++j) {
+    const float r = x[j] - d * kMxfp4Values[nearest_mxfp4(x[j] * id)];
+    err += r * r;
+  }
+  return err;
+}
+
 }  // namespace
 
 void quantize_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, static_cast<size_t>(n) * 4); }
@@ -593,6 +615,27 @@ void quantize_iq4_xs(const float* src, void* dst, int64_t n) {
       for (int j = 0; j < 16; ++j)
         y[i].qs[16 * k + j] = static_cast<uint8_t>(nearest_iq4(idl * x[j]) | (nearest_iq4(idl * x[j + 16]) << 4));
     }
+  }
+}
+
+// MXFP4: the exponent from the block max: e_hi is the smallest exponent whose largest code (6 = 12 halves) reaches
+// max|x|; e_hi - 1 doubles the resolution of the small values and clips the largest ones. The one with the
+// smaller squared error wins (e_hi on ties); then each value takes its nearest code. All-zero blocks: e = 0.
+void quantize_mxfp4(const float* src, void* dst, int64_t n) {
+  auto* y = static_cast<BlockMXFP4*>(dst);
+  for (int64_t i = 0; i < n / QK_MXFP4; ++i, src += QK_MXFP4) {
+    float amax = 0;
+    for (int j = 0; j < QK_MXFP4; ++j) amax = std::max(amax, std::fabs(src[j]));
+    std::memset(&y[i], 0, sizeof(BlockMXFP4));
+    if (!(amax > 0) || !std::isfinite(amax)) continue;
+    int e = std::clamp(128 + static_cast<int>(std::ceil(std::log2(amax / 12))), 1, 254);
+    while (e < 254 && 12 * e8m0_half(static_cast<uint8_t>(e)) < amax) ++e;  // log2 rounding: make sure it reaches
+    while (e > 1 && 12 * e8m0_half(static_cast<uint8_t>(e - 1)) >= amax) --e;
+    if (e > 1 && mxfp4_block_err(src, static_cast<uint8_t>(e - 1)) < mxfp4_block_err(src, static_cast<uint8_t>(e))) --e;
+    y[i].e = static_cast<uint8_t>(e);
+    const float id = 1 / e8m0_half(y[i].e);
+    for (int j = 0; j < 16; ++j)
+      y[i].qs[j] = static_cast<uint8_t>(nearest_mxfp4(src[j] * id) | (nearest_mxfp4(src[j + 16] * id) << 4));
   }
 }
 

@@ -33,6 +33,7 @@ constexpr TypeTraits kTraits[] = {
     {DType::IQ4_NL, "IQ4_NL", QK4_NL, sizeof(BlockIQ4_NL), dequantize_iq4_nl, quantize_iq4_nl, DType::Q8_0, true},
     {DType::IQ4_XS, "IQ4_XS", QK_K, sizeof(BlockIQ4_XS), dequantize_iq4_xs, quantize_iq4_xs, DType::Q8_K, true},
     {DType::BF16, "BF16", 1, 2, dequantize_bf16, quantize_bf16, DType::F32, true},
+    {DType::MXFP4, "MXFP4", QK_MXFP4, sizeof(BlockMXFP4), dequantize_mxfp4, quantize_mxfp4, DType::Q8_0, true},
 };
 
 constexpr const TypeTraits* lookup(uint32_t id) {

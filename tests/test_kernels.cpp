@@ -39,7 +39,7 @@ std::vector<Isa> simd_isas() {
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,   DType::Q4_1,  DType::Q5_0,
                               DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
-                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
 
 // Byte offsets of the fp16 scale fields of each block type (random-byte blocks get finite scales there).
 std::vector<size_t> fp16_fields(DType t) {
@@ -64,7 +64,7 @@ std::vector<uint8_t> make_rows(DType t, int64_t n, int64_t nrows, uint32_t seed)
   for (int64_t r = 0; r < nrows; ++r) {
     uint8_t* row = w.data() + r * rb;
     const auto x = gaussian(n, seed * 31 + r);
-    if (r % 2 == 0 || fp16_fields(t).empty()) {
+    if (r % 2 == 0 || (fp16_fields(t).empty() && t != DType::MXFP4)) {
       tt.quantize_row(x.data(), row, n);
     } else {
       for (size_t i = 0; i < rb; ++i) row[i] = static_cast<uint8_t>(rng());
@@ -73,6 +73,8 @@ std::vector<uint8_t> make_rows(DType t, int64_t n, int64_t nrows, uint32_t seed)
           const uint16_t h = f32_to_fp16(ud(rng));
           std::memcpy(row + b * tt.block_bytes + off, &h, 2);
         }
+      if (t == DType::MXFP4)  // E8M0 byte: scales 2^-12 .. 2^3 (every code pattern, finite products)
+        for (int64_t b = 0; b < n / tt.block_elems; ++b) row[b * tt.block_bytes] = static_cast<uint8_t>(116 + rng() % 16);
     }
   }
   return w;

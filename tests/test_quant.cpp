@@ -64,7 +64,7 @@ double dot_abs(const std::vector<float>& a, const std::vector<float>& b) {
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,   DType::Q4_1,  DType::Q5_0,
                               DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
-                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
 
 // Upper bound of the relative RMS error of quantize -> dequantize on N(0,1) data (measured values are ~70-85 %
 // of these: Q8_0 0.0054, Q4_0 0.087, Q4_K 0.071, Q6_K 0.018, Q3_K 0.15, Q2_K 0.30, IQ4_XS 0.078).
@@ -84,6 +84,10 @@ double roundtrip_bound(DType t) {
     case DType::IQ4_NL: case DType::IQ4_XS: return 0.1;
     case DType::Q3_K: return 0.2;
     case DType::Q2_K: return 0.36;
+    case DType::MXFP4: return 0.13;  // measured 0.113: 3 bits of mantissa range, power-of-two scales
+    case DType::IQ3_XXS: return 0.24;
+    case DType::IQ2_XXS: return 0.40;
+    case DType::IQ1_S: return 0.60;
   }
   return 0;
 }
@@ -101,7 +105,7 @@ TEST_CASE("traits: sizes, names, partners") {
       {DType::Q3_K, 256, 110, "Q3_K", DType::Q8_K, true},   {DType::Q4_K, 256, 144, "Q4_K", DType::Q8_K, true},
       {DType::Q5_K, 256, 176, "Q5_K", DType::Q8_K, true},   {DType::Q6_K, 256, 210, "Q6_K", DType::Q8_K, true},
       {DType::Q8_K, 256, 292, "Q8_K", DType::Q8_K, false},  {DType::IQ4_NL, 32, 18, "IQ4_NL", DType::Q8_0, true},
-      {DType::IQ4_XS, 256, 136, "IQ4_XS", DType::Q8_K, true},
+      {DType::IQ4_XS, 256, 136, "IQ4_XS", DType::Q8_K, true},  {DType::MXFP4, 32, 17, "MXFP4", DType::Q8_0, true},
   };
   for (const auto& r : rows) {
     CAPTURE(r.name);
@@ -133,7 +137,7 @@ TEST_CASE("traits: sizes, names, partners") {
 TEST_CASE("type ids Latte does not support: named, no traits, no crash") {
   struct Row { uint32_t id; const char* name; };
   const Row rows[] = {{4, "Q4_2"},      {16, "IQ2_XXS"},  {19, "IQ1_S"},  {24, "I8"},      {28, "F64"},
-                      {29, "IQ1_M"},    {31, "Q4_0_4_4"}, {34, "TQ1_0"},  {36, "I2_S"},    {39, "MXFP4"},
+                      {29, "IQ1_M"},    {31, "Q4_0_4_4"}, {34, "TQ1_0"},  {36, "I2_S"},    {40, "NVFP4"},
                       {133, "Q6_0"},    {139, "IQ4_K"},   {144, "IQ4_KS"}, {155, "IQ4_KT"}, {202, "Q4_0_R8"},
                       {223, "IQ4_XS_R8"}, {399, "Q8_K_R8"}};
   for (const auto& r : rows) {
@@ -317,6 +321,26 @@ TEST_CASE("hand-built blocks dequantize to hand-computed values") {
     type_traits(DType::Q2_K).dequantize_row(&b, y, 256);
     for (int e = 0; e < 256; ++e) CHECK(y[e] == float((e / 16) * ((e / 32) % 4)) - 1.0f);
   }
+  SUBCASE("MXFP4: E2M1 codes times 2^(e-127), e = 0 subnormal, code 8 (-0) decodes as 0") {
+    BlockMXFP4 b[2]{};
+    b[0].e = 127;  // scale 1: codes decode to 0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, ..., -6
+    b[1].e = 0;    // 2^-127
+    for (int j = 0; j < 16; ++j) b[0].qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+    b[1].qs[0] = 0x07;  // element 0: code 7 (6.0)
+    const float e2m1[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+    float y[64];
+    type_traits(DType::MXFP4).dequantize_row(b, y, 64);
+    for (int j = 0; j < 16; ++j) {
+      CHECK(y[j] == e2m1[j]);
+      CHECK(y[j + 16] == e2m1[15 - j]);
+    }
+    CHECK(y[32] == std::ldexp(6.0f, -127));
+    CHECK(y[33] == 0.f);
+    b[0].e = 130;  // 2^3
+    type_traits(DType::MXFP4).dequantize_row(b, y, 32);
+    CHECK(y[7] == 48.f);
+    CHECK(y[16 + 2] == -3.f * 8);  // high nibble of qs[2] is 13 -> -3
+  }
   SUBCASE("IQ4_XS") {
     BlockIQ4_XS b{};
     b.d = f32_to_fp16(1.0f);
@@ -388,6 +412,17 @@ TEST_CASE("reference quantizers: known values") {
     for (int j = 0; j < 16; ++j) s += k.qs[16 * g + j];
     CHECK(k.bsums[g] == s);
   }
+  // MXFP4: values on the E2M1 grid times a power of two come back exactly; max 6 * 2^-3 -> e = 124.
+  std::vector<float> m(32);
+  const float grid[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+  for (int j = 0; j < 32; ++j) m[j] = (j % 3 ? 1.f : -1.f) * grid[j % 8] * 0.125f;
+  const auto mq = quant(DType::MXFP4, m);
+  CHECK(mq[0] == 124);
+  CHECK(dequant(DType::MXFP4, mq, 32) == m);
+  // A block whose max is far above the rest keeps e_hi (clipping the max would cost more than it gains).
+  std::vector<float> m2(32, 0.1f);
+  m2[0] = 11.f;  // e_hi = 128 (12 * 2^0 >= 11); e = 127 would clip 11 to 6
+  CHECK(quant(DType::MXFP4, m2)[0] == 128);
 }
 
 TEST_CASE("scalar vec_dot matches dot products of dequantized rows") {

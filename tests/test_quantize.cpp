@@ -57,6 +57,7 @@ double rmse_bound(uint32_t type) {
     case DType::IQ4_XS: return 0.14;
     case DType::Q3_K: return 0.28;
     case DType::Q2_K: return 0.55;
+    case DType::MXFP4: return 0.16;  // power-of-two block scales: between Q4_0 and Q3_K
     default: return 0.0;
   }
 }
@@ -81,6 +82,7 @@ TEST_CASE("quantize: targets and per-tensor rules") {
   CHECK(parse_target("q4_k_m").file_type == 15);
   CHECK(parse_target("q8_0").base == DType::Q8_0);
   CHECK(parse_target("IQ4_XS").file_type == 30);
+  CHECK(parse_target("MXFP4").base == DType::MXFP4);
   CHECK_THROWS_AS(parse_target("q7_k"), ArgumentError);
 
   CHECK(layer_of("blk.12.ffn_up.weight") == 12);
@@ -136,7 +138,7 @@ TEST_CASE("quantize: targets and per-tensor rules") {
 
 TEST_CASE("quantize: every target on the tiny f32 models") {
   const std::string dir = test::scratch_dir("quantize");
-  const char* targets[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs", "q4_k_m", "q5_k_m"};
+  const char* targets[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs", "q4_k_m", "q5_k_m", "mxfp4"};
   for (const char* model : {"tiny-dsv3", "tiny-dsv2"}) {
     auto src = gguf::File::open(f32_model(model));
     for (const char* tname : targets) {

@@ -81,6 +81,7 @@ void fill_x86(KernelTable& kt) {
   }
   set_kernel<A, vd_iq4_nl<A>, gemv_iq4_nl<A>>(kt, DType::IQ4_NL);
   set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
+  set_kernel<A, vd_mxfp4<A>, gemv_mxfp4<A>>(kt, DType::MXFP4);
   if constexpr (kIs512<A>) {
     // multi-token VNNI tile kernels (kernels_x86_tile.h)
     kt.gemm_tile[static_cast<uint32_t>(DType::Q4_K)] = gemm_tile_q4_k<A>;

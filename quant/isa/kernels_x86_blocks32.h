@@ -18,6 +18,31 @@ inline __m256i weights_iq4_nl(const BlockIQ4_NL& b, __m256i table) {
   return _mm256_shuffle_epi8(table, unpack_nibbles16<A>(b.qs));
 }
 
+// MXFP4 weights of one 32-block as 32 int8 (doubled E2M1 codes, |w| <= 12) and the block's weight scale
+// 2^(e - 128) (E8M0 halved; e = 0, 1 give the subnormals 2^-128, 2^-127).
+template <class A>
+inline __m256i mxfp4_table() {
+  alignas(16) static constexpr int8_t kTab[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kTab)));
+}
+template <class A>
+inline __m256i weights_mxfp4(const BlockMXFP4& b, __m256i table) {
+  return _mm256_shuffle_epi8(table, unpack_nibbles16<A>(b.qs));
+}
+template <class A>
+inline float e8m0_half_f(uint8_t e) {
+  const uint32_t bits = e < 2 ? (0x00200000u << e) : (static_cast<uint32_t>(e - 1) << 23);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+// Weight scale of a 32-block as f32: fp16 d, or the MXFP4 exponent.
+template <class A, class Block>
+inline float block_scale(const Block& b) {
+  if constexpr (std::is_same_v<Block, BlockMXFP4>) return e8m0_half_f<A>(b.e);
+  else return h2f<A>(b.d);
+}
+
 // Multi-row gemv for the 32-block types with Q8_0 activations: R rows at once share each activation block load,
 // scale and offset correction, and give the core R independent streams. kOffset > 0: Decode returns unsigned codes
 // u = w + kOffset (Q4_0: 8, Q5_0: 16) and the dot is sum(u*a) - kOffset*sum(a), with kOffset*sum(a) computed once
@@ -56,7 +81,7 @@ inline void rows_32_q8_0(int64_t nb, const uint8_t* base, size_t stride, const B
       } else {
         p = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[k][i]), av);
       }
-      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(h2f<A>(x[k][i].d)), da), acc[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(block_scale<A>(x[k][i])), da), acc[k]);
     }
   }
   LATTE_UNROLL
@@ -224,6 +249,15 @@ float vd_iq4_nl(int64_t n, const void* w, const void* a) {
 }
 
 template <class A>
+float vd_mxfp4(int64_t n, const void* w, const void* a) {
+  const __m256i t = mxfp4_table<A>();
+  float out;
+  rows_32_q8_0<A, BlockMXFP4, 1, 0>(n / 32, static_cast<const uint8_t*>(w), 0, static_cast<const BlockQ8_0*>(a), &out,
+                                    [t](const BlockMXFP4& b) { return weights_mxfp4<A>(b, t); });
+  return out;
+}
+
+template <class A>
 void gemv_q8_0(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
   gemv_32_q8_0<A, BlockQ8_0, 0>(n, w, s, a, y, nr, [](const BlockQ8_0& b) { return loadu256<A>(b.qs); });
 }
@@ -277,7 +311,7 @@ inline void rows_x_1(int64_t nb, const uint8_t* base, size_t stride, const Block
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
       const __m256i p = dot_u8s8<A>(_mm256_setzero_si256(), codes_x_1<A, Block, kFive>(x[k][i]), av);
-      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(h2f<A>(x[k][i].d)), da), acc[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(block_scale<A>(x[k][i])), da), acc[k]);
       summs[k] += h2f<A>(x[k][i].m) * sa;
     }
   }
@@ -303,6 +337,12 @@ template <class A>
 float vd_q4_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ4_1, false>(n, w, a); }
 template <class A>
 float vd_q5_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ5_1, true>(n, w, a); }
+
+template <class A>
+void gemv_mxfp4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  const __m256i t = mxfp4_table<A>();
+  gemv_32_q8_0<A, BlockMXFP4, 0>(n, w, s, a, y, nr, [t](const BlockMXFP4& b) { return weights_mxfp4<A>(b, t); });
+}
 
 }  // namespace
 }  // namespace latte::simd

@@ -44,7 +44,7 @@ constexpr TargetName kTargets[] = {
     {"q4_k", DType::Q4_K, Mix::Single, 14},     {"q5_k", DType::Q5_K, Mix::Single, 16},
     {"q6_k", DType::Q6_K, Mix::Single, 18},     {"iq4_nl", DType::IQ4_NL, Mix::Single, 25},
     {"iq4_xs", DType::IQ4_XS, Mix::Single, 30}, {"q4_k_m", DType::Q4_K, Mix::Q4_K_M, 15},
-    {"q5_k_m", DType::Q5_K, Mix::Q5_K_M, 17},
+    {"q5_k_m", DType::Q5_K, Mix::Q5_K_M, 17},   {"mxfp4", DType::MXFP4, Mix::Single, 38},
 };
 
 // Types we may write: supported, and (F32 aside) with a reference quantizer.
