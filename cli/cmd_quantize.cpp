@@ -57,7 +57,7 @@ int run_quantize(const QuantizeArgs& a) {
 }
 
 const Registrar reg{Command{
-    "quantize", "Requantize a GGUF model (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS, Q4_K_M, Q5_K_M, ...)",
+    "quantize", "Requantize a GGUF model (Q8_0, Q4_K, Q6_K, IQ4_XS, Q4_K_M, MXFP4, IQ3_XXS, IQ2_XXS, IQ1_S, ...)",
     [](CLI::App& sub) -> std::function<int()> {
       auto a = std::make_shared<QuantizeArgs>();
       sub.add_option("input", a->in, "input GGUF (f32/f16/bf16, or quantized: dequantized first)")->required();

@@ -4,6 +4,7 @@
 
 #include "quant/blocks.h"
 #include "quant/float16.h"
+#include "quant/iq_grids.h"
 #include "quant/ref.h"
 
 namespace latte::ref {
@@ -203,6 +204,63 @@ void dequantize_mxfp4(const void* src, float* dst, int64_t n) {
     for (int j = 0; j < 16; ++j) {
       dst[j] = d * static_cast<float>(kMxfp4Values[b[i].qs[j] & 0x0F]);
       dst[j + 16] = d * static_cast<float>(kMxfp4Values[b[i].qs[j] >> 4]);
+    }
+  }
+}
+
+void dequantize_iq2_xxs(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockIQ2_XXS*>(src);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int g = 0; g < 8; ++g) {
+      const uint8_t* q = b[i].qs + 8 * g;
+      uint32_t aux;
+      std::memcpy(&aux, q + 4, 4);
+      const float db = d * (0.5f + static_cast<float>(aux >> 28)) * 0.25f;
+      for (int l = 0; l < 4; ++l, dst += 8) {
+        const uint64_t grid = kIq2xxsGrid[q[l]];
+        const uint8_t signs = iq_signs8((aux >> (7 * l)) & 127u);
+        for (int j = 0; j < 8; ++j)
+          dst[j] = db * static_cast<float>((grid >> (8 * j)) & 0xFF) * ((signs >> j) & 1 ? -1.f : 1.f);
+      }
+    }
+  }
+}
+
+void dequantize_iq3_xxs(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockIQ3_XXS*>(src);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int g = 0; g < 8; ++g) {
+      const uint8_t* q = b[i].qs + 8 * g;
+      uint32_t aux;
+      std::memcpy(&aux, b[i].qs + 64 + 4 * g, 4);
+      const float db = d * (0.5f + static_cast<float>(aux >> 28)) * 0.5f;
+      for (int l = 0; l < 4; ++l, dst += 8) {
+        const uint32_t g1 = kIq3xxsGrid[q[2 * l]], g2 = kIq3xxsGrid[q[2 * l + 1]];
+        const uint8_t signs = iq_signs8((aux >> (7 * l)) & 127u);
+        for (int j = 0; j < 4; ++j) {
+          dst[j] = db * static_cast<float>((g1 >> (8 * j)) & 0xFF) * ((signs >> j) & 1 ? -1.f : 1.f);
+          dst[j + 4] = db * static_cast<float>((g2 >> (8 * j)) & 0xFF) * ((signs >> (j + 4)) & 1 ? -1.f : 1.f);
+        }
+      }
+    }
+  }
+}
+
+void dequantize_iq1_s(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const BlockIQ1_S*>(src);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    const float d = fp16_to_f32(b[i].d);
+    for (int g = 0; g < 8; ++g) {
+      const uint16_t h = b[i].qh[g];
+      const float dl = d * static_cast<float>(2 * ((h >> 12) & 7) + 1);
+      const float delta = (h & 0x8000) ? -kIq1sDelta : kIq1sDelta;
+      for (int l = 0; l < 4; ++l, dst += 8) {
+        const uint64_t grid = kIq1sGrid[b[i].qs[4 * g + l] | (((h >> (3 * l)) & 7) << 8)];
+        for (int j = 0; j < 8; ++j)
+          dst[j] = dl * (static_cast<float>(static_cast<int8_t>((grid >> (8 * j)) & 0xFF)) + delta);
+      }
     }
   }
 }

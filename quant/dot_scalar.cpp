@@ -6,6 +6,7 @@
 
 #include "quant/blocks.h"
 #include "quant/float16.h"
+#include "quant/iq_grids.h"
 #include "quant/ref.h"
 
 namespace latte::ref {
@@ -270,6 +271,83 @@ float vd_iq4_xs(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+// IQ2_XXS / IQ3_XXS: per 32-group, (2·ls + 1) · sum(sign · grid · q8); block: d_w · d_a · sum / 8 (IQ2) or / 4.
+float vd_iq2_xxs(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockIQ2_XXS*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int bsum = 0;
+    for (int g = 0; g < 8; ++g) {
+      const uint8_t* q = x[i].qs + 8 * g;
+      uint32_t aux;
+      std::memcpy(&aux, q + 4, 4);
+      int si = 0;
+      for (int l = 0; l < 4; ++l) {
+        const uint64_t grid = kIq2xxsGrid[q[l]];
+        const uint8_t signs = iq_signs8((aux >> (7 * l)) & 127u);
+        for (int j = 0; j < 8; ++j) {
+          const int v = static_cast<int>((grid >> (8 * j)) & 0xFF);
+          si += ((signs >> j) & 1 ? -v : v) * y[i].qs[32 * g + 8 * l + j];
+        }
+      }
+      bsum += static_cast<int>(2 * (aux >> 28) + 1) * si;
+    }
+    sum += fp16_to_f32(x[i].d) * y[i].d * static_cast<float>(bsum);
+  }
+  return 0.125f * sum;
+}
+
+float vd_iq3_xxs(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockIQ3_XXS*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int bsum = 0;
+    for (int g = 0; g < 8; ++g) {
+      const uint8_t* q = x[i].qs + 8 * g;
+      uint32_t aux;
+      std::memcpy(&aux, x[i].qs + 64 + 4 * g, 4);
+      int si = 0;
+      for (int l = 0; l < 4; ++l) {
+        const uint8_t signs = iq_signs8((aux >> (7 * l)) & 127u);
+        for (int j = 0; j < 8; ++j) {
+          const uint32_t grid = kIq3xxsGrid[q[2 * l + j / 4]];
+          const int v = static_cast<int>((grid >> (8 * (j % 4))) & 0xFF);
+          si += ((signs >> j) & 1 ? -v : v) * y[i].qs[32 * g + 8 * l + j];
+        }
+      }
+      bsum += static_cast<int>(2 * (aux >> 28) + 1) * si;
+    }
+    sum += fp16_to_f32(x[i].d) * y[i].d * static_cast<float>(bsum);
+  }
+  return 0.25f * sum;
+}
+
+// IQ1_S: d_w · d_a · (sum_g (2s+1) · sum(grid · q8) + 0.125 · sum_g (2s+1) · ±sum(q8)).
+float vd_iq1_s(int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockIQ1_S*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  float sum = 0;
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    int sumi = 0, sumi1 = 0;
+    for (int g = 0; g < 8; ++g) {
+      const uint16_t h = x[i].qh[g];
+      const int ls = 2 * ((h >> 12) & 7) + 1;
+      int si = 0;
+      for (int l = 0; l < 4; ++l) {
+        const uint64_t grid = kIq1sGrid[x[i].qs[4 * g + l] | (((h >> (3 * l)) & 7) << 8)];
+        for (int j = 0; j < 8; ++j)
+          si += static_cast<int8_t>((grid >> (8 * j)) & 0xFF) * y[i].qs[32 * g + 8 * l + j];
+      }
+      sumi += ls * si;
+      sumi1 += ls * ((h & 0x8000) ? -1 : 1) * (y[i].bsums[2 * g] + y[i].bsums[2 * g + 1]);
+    }
+    sum += fp16_to_f32(x[i].d) * y[i].d * (static_cast<float>(sumi) + kIq1sDelta * static_cast<float>(sumi1));
+  }
+  return sum;
+}
+
 // y[r] = vec_dot(row r, act) for every row: the multi-row entry of the scalar table.
 template <VecDotFn F>
 void gemv_rows(int64_t n, const void* w, size_t w_stride, const void* act, float* y, int64_t nrows) {
@@ -303,6 +381,9 @@ void fill_scalar_table(KernelTable& kt) {
   set<vd_iq4_nl>(kt, DType::IQ4_NL);
   set<vd_iq4_xs>(kt, DType::IQ4_XS);
   set<vd_mxfp4>(kt, DType::MXFP4);
+  set<vd_iq2_xxs>(kt, DType::IQ2_XXS);
+  set<vd_iq3_xxs>(kt, DType::IQ3_XXS);
+  set<vd_iq1_s>(kt, DType::IQ1_S);
   kt.quantize_act[static_cast<uint32_t>(DType::F32)] = quantize_f32;
   kt.quantize_act[static_cast<uint32_t>(DType::F16)] = quantize_f16;
   kt.quantize_act[static_cast<uint32_t>(DType::BF16)] = quantize_bf16;

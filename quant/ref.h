@@ -27,6 +27,9 @@ void dequantize_q8_k(const void* src, float* dst, int64_t n);
 void dequantize_iq4_nl(const void* src, float* dst, int64_t n);
 void dequantize_iq4_xs(const void* src, float* dst, int64_t n);
 void dequantize_mxfp4(const void* src, float* dst, int64_t n);
+void dequantize_iq2_xxs(const void* src, float* dst, int64_t n);
+void dequantize_iq3_xxs(const void* src, float* dst, int64_t n);
+void dequantize_iq1_s(const void* src, float* dst, int64_t n);
 
 // quant_ref.cpp: n floats -> blocks (reference quantizers, no importance matrix).
 void quantize_f32(const float* src, void* dst, int64_t n);
@@ -47,6 +50,10 @@ void quantize_q8_k(const float* src, void* dst, int64_t n);
 void quantize_iq4_nl(const float* src, void* dst, int64_t n);
 void quantize_iq4_xs(const float* src, void* dst, int64_t n);
 void quantize_mxfp4(const float* src, void* dst, int64_t n);
+// quant_ref_iq.cpp: the grid i-quants (codebook search, see there).
+void quantize_iq2_xxs(const float* src, void* dst, int64_t n);
+void quantize_iq3_xxs(const float* src, void* dst, int64_t n);
+void quantize_iq1_s(const float* src, void* dst, int64_t n);
 
 // dot_scalar.cpp: fills the scalar kernel table (every weight type, every activation type).
 void fill_scalar_table(KernelTable& kt);

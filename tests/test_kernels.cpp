@@ -39,12 +39,14 @@ std::vector<Isa> simd_isas() {
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,   DType::Q4_1,  DType::Q5_0,
                               DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
-                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
+                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::IQ2_XXS,
+                              DType::IQ3_XXS, DType::IQ1_S};
 
 // Byte offsets of the fp16 scale fields of each block type (random-byte blocks get finite scales there).
 std::vector<size_t> fp16_fields(DType t) {
   switch (t) {
     case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: case DType::IQ4_NL: case DType::IQ4_XS: return {0};
+    case DType::IQ2_XXS: case DType::IQ3_XXS: case DType::IQ1_S: return {0};  // grid indices: every byte valid
     case DType::Q4_1: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: return {0, 2};
     case DType::Q2_K: return {80, 82};
     case DType::Q3_K: return {108};

@@ -8,11 +8,13 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <vector>
 
 #include "formats/gguf.h"
 #include "quant/blocks.h"
 #include "quant/float16.h"
+#include "quant/iq_grids.h"
 #include "quant/kernels.h"
 #include "quant/types.h"
 #include "formats/error.h"
@@ -64,7 +66,8 @@ double dot_abs(const std::vector<float>& a, const std::vector<float>& b) {
 
 const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0,   DType::Q4_1,  DType::Q5_0,
                               DType::Q5_1, DType::Q8_0, DType::Q2_K, DType::Q3_K,   DType::Q4_K,  DType::Q5_K,
-                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4};
+                              DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS, DType::MXFP4, DType::IQ3_XXS,
+                              DType::IQ2_XXS, DType::IQ1_S};
 
 // Upper bound of the relative RMS error of quantize -> dequantize on N(0,1) data (measured values are ~70-85 %
 // of these: Q8_0 0.0054, Q4_0 0.087, Q4_K 0.071, Q6_K 0.018, Q3_K 0.15, Q2_K 0.30, IQ4_XS 0.078).
@@ -84,10 +87,12 @@ double roundtrip_bound(DType t) {
     case DType::IQ4_NL: case DType::IQ4_XS: return 0.1;
     case DType::Q3_K: return 0.2;
     case DType::Q2_K: return 0.36;
-    case DType::MXFP4: return 0.13;  // measured 0.113: 3 bits of mantissa range, power-of-two scales
-    case DType::IQ3_XXS: return 0.24;
-    case DType::IQ2_XXS: return 0.40;
-    case DType::IQ1_S: return 0.60;
+    // measured: MXFP4 0.113 (power-of-two scales), IQ3_XXS 0.183, IQ2_XXS 0.348, IQ1_S 0.488 (no importance
+    // matrix; grid codebooks of 3.06 / 2.06 / 1.56 bits per weight)
+    case DType::MXFP4: return 0.13;
+    case DType::IQ3_XXS: return 0.21;
+    case DType::IQ2_XXS: return 0.39;
+    case DType::IQ1_S: return 0.55;
   }
   return 0;
 }
@@ -106,6 +111,8 @@ TEST_CASE("traits: sizes, names, partners") {
       {DType::Q5_K, 256, 176, "Q5_K", DType::Q8_K, true},   {DType::Q6_K, 256, 210, "Q6_K", DType::Q8_K, true},
       {DType::Q8_K, 256, 292, "Q8_K", DType::Q8_K, false},  {DType::IQ4_NL, 32, 18, "IQ4_NL", DType::Q8_0, true},
       {DType::IQ4_XS, 256, 136, "IQ4_XS", DType::Q8_K, true},  {DType::MXFP4, 32, 17, "MXFP4", DType::Q8_0, true},
+      {DType::IQ2_XXS, 256, 66, "IQ2_XXS", DType::Q8_K, true}, {DType::IQ3_XXS, 256, 98, "IQ3_XXS", DType::Q8_K, true},
+      {DType::IQ1_S, 256, 50, "IQ1_S", DType::Q8_K, true},
   };
   for (const auto& r : rows) {
     CAPTURE(r.name);
@@ -136,7 +143,7 @@ TEST_CASE("traits: sizes, names, partners") {
 
 TEST_CASE("type ids Latte does not support: named, no traits, no crash") {
   struct Row { uint32_t id; const char* name; };
-  const Row rows[] = {{4, "Q4_2"},      {16, "IQ2_XXS"},  {19, "IQ1_S"},  {24, "I8"},      {28, "F64"},
+  const Row rows[] = {{4, "Q4_2"},      {17, "IQ2_XS"},   {21, "IQ3_S"},  {24, "I8"},      {28, "F64"},
                       {29, "IQ1_M"},    {31, "Q4_0_4_4"}, {34, "TQ1_0"},  {36, "I2_S"},    {40, "NVFP4"},
                       {133, "Q6_0"},    {139, "IQ4_K"},   {144, "IQ4_KS"}, {155, "IQ4_KT"}, {202, "Q4_0_R8"},
                       {223, "IQ4_XS_R8"}, {399, "Q8_K_R8"}};
@@ -149,7 +156,7 @@ TEST_CASE("type ids Latte does not support: named, no traits, no crash") {
     CHECK(find_type(id) == nullptr);
     CHECK(std::string(type_id_name(id)) == "unknown");
   }
-  CHECK_THROWS_AS(type_traits(static_cast<DType>(16)), UnsupportedError);
+  CHECK_THROWS_AS(type_traits(static_cast<DType>(17)), UnsupportedError);  // IQ2_XS
 }
 
 TEST_CASE("fp16: exact decode, round trip of every code, round-to-nearest-even") {
@@ -205,7 +212,89 @@ TEST_CASE("bf16: decode exact, encode round-to-nearest-even, NaN stays NaN") {
   }
 }
 
+TEST_CASE("i-quant grids: sizes, alphabets (§B.5), order, uniqueness, known entries, sign rule") {
+  // Alphabets of GGUF_DEEPSEEK.md §B.5; the tables are sorted (IQ2_XXS/IQ3_XXS as integers, IQ1_S by its bytes
+  // from the last element down with -1 < 0 < 1), so a transcription slip breaks order, alphabet or uniqueness.
+  std::set<int> a2, a3, a1;
+  for (int e = 0; e < 256; ++e) {
+    for (int j = 0; j < 8; ++j) a2.insert(int((kIq2xxsGrid[e] >> (8 * j)) & 0xFF));
+    for (int j = 0; j < 4; ++j) a3.insert(int((kIq3xxsGrid[e] >> (8 * j)) & 0xFF));
+    if (e) CHECK(kIq2xxsGrid[e - 1] < kIq2xxsGrid[e]);
+    if (e) CHECK(kIq3xxsGrid[e - 1] < kIq3xxsGrid[e]);
+  }
+  CHECK(a2 == std::set<int>{8, 25, 43});
+  CHECK(a3 == std::set<int>{4, 12, 20, 28, 36, 44, 52, 62});
+  auto key = [](uint64_t v) {  // base-3 number, most significant = element 7, digit = value + 1
+    uint64_t k = 0;
+    for (int j = 7; j >= 0; --j) k = 3 * k + uint64_t(int8_t((v >> (8 * j)) & 0xFF) + 1);
+    return k;
+  };
+  for (int e = 0; e < 2048; ++e) {
+    for (int j = 0; j < 8; ++j) a1.insert(int(int8_t((kIq1sGrid[e] >> (8 * j)) & 0xFF)));
+    if (e) CHECK(key(kIq1sGrid[e - 1]) < key(kIq1sGrid[e]));
+  }
+  CHECK(a1 == std::set<int>{-1, 0, 1});
+  // First, last and a few middle entries as printed in ggml-common.h.
+  CHECK(kIq2xxsGrid[0] == 0x0808080808080808ull);
+  CHECK(kIq2xxsGrid[1] == 0x080808080808082bull);
+  CHECK(kIq2xxsGrid[255] == 0x2b2b2b1908081908ull);
+  CHECK(kIq3xxsGrid[0] == 0x04040404u);
+  CHECK(kIq3xxsGrid[255] == 0x3e341c04u);
+  CHECK(kIq1sGrid[0] == 0xffffffffffffffffull);
+  CHECK(kIq1sGrid[1] == 0xffffffffffffff01ull);
+  CHECK(kIq1sGrid[1024] == 0x0000000000ff0100ull);
+  CHECK(kIq1sGrid[2047] == 0x0101010101010101ull);
+  // ksigns_iq2xs: the 7-bit index plus a parity bit (first row of ggml's table).
+  const uint8_t ks[16] = {0, 129, 130, 3, 132, 5, 6, 135, 136, 9, 10, 139, 12, 141, 142, 15};
+  for (uint32_t i = 0; i < 16; ++i) CHECK(iq_signs8(i) == ks[i]);
+  for (uint32_t i = 0; i < 128; ++i) CHECK(__builtin_popcount(iq_signs8(i)) % 2 == 0);
+}
+
 TEST_CASE("hand-built blocks dequantize to hand-computed values") {
+  SUBCASE("IQ2_XXS: grid magnitudes, 4-bit scale, 7-bit sign indices with parity") {
+    BlockIQ2_XXS b{};
+    b.d = f32_to_fp16(2.0f);
+    b.qs[0] = 1;  // entry 1: 43, 8, 8, 8, 8, 8, 8, 8
+    b.qs[1] = 0;  // all 8
+    const uint32_t aux = (3u << 28) | (1u << 7);  // ls = 3 -> db = 2 * 3.5 / 4 = 1.75; sub-group 1: signs 0x81
+    std::memcpy(b.qs + 4, &aux, 4);
+    float y[256];
+    type_traits(DType::IQ2_XXS).dequantize_row(&b, y, 256);
+    CHECK(y[0] == 1.75f * 43);
+    CHECK(y[1] == 1.75f * 8);
+    CHECK(y[8] == -1.75f * 8);   // sign bit 0 of sub-group 1
+    CHECK(y[15] == -1.75f * 8);  // parity bit 7
+    CHECK(y[14] == 1.75f * 8);
+    CHECK(y[32] == 2.0f * 0.5f * 0.25f * 8);  // group 1: ls = 0, entry 0, no signs
+  }
+  SUBCASE("IQ3_XXS: two 4-entries per 8, scale from the top nibble of the group word") {
+    BlockIQ3_XXS b{};
+    b.d = f32_to_fp16(1.0f);
+    b.qs[0] = 255;  // 0x3e341c04: 4, 28, 52, 62
+    b.qs[1] = 0;    // 4, 4, 4, 4
+    const uint32_t aux = (1u << 28) | 2u;  // ls = 1 -> db = 1.5 * 0.5 = 0.75; signs of sub-group 0: 0x82
+    std::memcpy(b.qs + 64, &aux, 4);
+    float y[256];
+    type_traits(DType::IQ3_XXS).dequantize_row(&b, y, 256);
+    CHECK(y[0] == 0.75f * 4);
+    CHECK(y[1] == -0.75f * 28);
+    CHECK(y[3] == 0.75f * 62);
+    CHECK(y[4] == 0.75f * 4);
+    CHECK(y[7] == -0.75f * 4);
+  }
+  SUBCASE("IQ1_S: 11-bit index, odd 3-bit scale, signed delta") {
+    BlockIQ1_S b{};
+    b.d = f32_to_fp16(0.5f);
+    b.qs[0] = 0xFF;  // index 0x7FF (high bits 7 from qh): entry 2047 = all +1
+    b.qs[1] = 1;     // index 1: -1 x 7 then +1 at element 0
+    b.qh[0] = static_cast<uint16_t>(7 | (2 << 12) | 0x8000);  // dl = 0.5 * 5 = 2.5, delta = -0.125
+    float y[256];
+    type_traits(DType::IQ1_S).dequantize_row(&b, y, 256);
+    CHECK(y[0] == 2.5f * (1 - 0.125f));
+    CHECK(y[8] == 2.5f * (1 - 0.125f));
+    CHECK(y[9] == 2.5f * (-1 - 0.125f));
+    CHECK(y[32] == 0.5f * (-1 + 0.125f));  // group 1: qh 0 -> dl = d, +delta, entry 0 = all -1
+  }
   SUBCASE("Q4_0") {
     BlockQ4_0 b{};
     b.d = f32_to_fp16(0.5f);

@@ -58,6 +58,9 @@ double rmse_bound(uint32_t type) {
     case DType::Q3_K: return 0.28;
     case DType::Q2_K: return 0.55;
     case DType::MXFP4: return 0.16;  // power-of-two block scales: between Q4_0 and Q3_K
+    case DType::IQ3_XXS: return 0.30;
+    case DType::IQ2_XXS: return 0.55;
+    case DType::IQ1_S: return 0.75;
     default: return 0.0;
   }
 }
@@ -111,6 +114,16 @@ TEST_CASE("quantize: targets and per-tensor rules") {
   CHECK(fit_row(DType::Q6_K, 1408) == DType::Q8_0);
   CHECK(fit_row(DType::Q2_K, 128) == DType::IQ4_NL);
   CHECK(fit_row(DType::IQ4_XS, 96) == DType::IQ4_NL);
+  for (DType t : {DType::IQ1_S, DType::IQ2_XXS, DType::IQ3_XXS}) {
+    CHECK(fit_row(t, 2048) == t);
+    CHECK(fit_row(t, 1408) == DType::IQ4_NL);  // V2-Lite's expert rows (§B.9)
+    CHECK(fit_row(t, 100) == DType::F16);
+  }
+  CHECK(fit_row(DType::MXFP4, 1408) == DType::MXFP4);
+  CHECK(fit_row(DType::MXFP4, 100) == DType::F16);
+  CHECK(parse_target("iq2_xxs").file_type == 19);
+  CHECK(parse_target("IQ3_XXS").file_type == 23);
+  CHECK(parse_target("iq1_s").file_type == 24);
   CHECK(fit_row(DType::Q8_0, 100) == DType::F16);
   CHECK(fit_row(DType::Q4_K, 100) == DType::F16);
 
@@ -138,7 +151,8 @@ TEST_CASE("quantize: targets and per-tensor rules") {
 
 TEST_CASE("quantize: every target on the tiny f32 models") {
   const std::string dir = test::scratch_dir("quantize");
-  const char* targets[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs", "q4_k_m", "q5_k_m", "mxfp4"};
+  const char* targets[] = {"q8_0", "q4_0", "q4_k", "q5_k", "q6_k", "q2_k", "q3_k", "iq4_xs", "q4_k_m", "q5_k_m", "mxfp4",
+                           "iq3_xxs", "iq2_xxs", "iq1_s"};
   for (const char* model : {"tiny-dsv3", "tiny-dsv2"}) {
     auto src = gguf::File::open(f32_model(model));
     for (const char* tname : targets) {

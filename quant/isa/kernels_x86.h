@@ -1,5 +1,6 @@
 // x86 SIMD kernels, part 4 of 4: generic gemv over rows and the KernelTable fill (see kernels_x86_common.h).
 #pragma once
+#include "quant/isa/kernels_x86_iquants.h"
 #include "quant/isa/kernels_x86_kquants512.h"
 #include "quant/isa/kernels_x86_tile.h"
 
@@ -82,6 +83,9 @@ void fill_x86(KernelTable& kt) {
   set_kernel<A, vd_iq4_nl<A>, gemv_iq4_nl<A>>(kt, DType::IQ4_NL);
   set_kernel<A, vd_iq4_xs<A>>(kt, DType::IQ4_XS);
   set_kernel<A, vd_mxfp4<A>, gemv_mxfp4<A>>(kt, DType::MXFP4);
+  set_kernel<A, vd_iq2_xxs<A>>(kt, DType::IQ2_XXS);
+  set_kernel<A, vd_iq3_xxs<A>>(kt, DType::IQ3_XXS);
+  set_kernel<A, vd_iq1_s<A>>(kt, DType::IQ1_S);
   if constexpr (kIs512<A>) {
     // multi-token VNNI tile kernels (kernels_x86_tile.h)
     kt.gemm_tile[static_cast<uint32_t>(DType::Q4_K)] = gemm_tile_q4_k<A>;

@@ -48,6 +48,7 @@ constexpr int64_t kF32SgemmMin = 8;
 DType family(DType t) {
   switch (t) {
     case DType::Q2_K: case DType::Q3_K: case DType::Q4_K: case DType::Q5_K: case DType::Q6_K: case DType::IQ4_XS:
+    case DType::IQ1_S: case DType::IQ2_XXS: case DType::IQ3_XXS:
       return DType::Q4_K;
     case DType::Q8_0: case DType::F16: case DType::BF16:
       return DType::Q8_0;

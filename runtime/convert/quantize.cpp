@@ -45,6 +45,8 @@ constexpr TargetName kTargets[] = {
     {"q6_k", DType::Q6_K, Mix::Single, 18},     {"iq4_nl", DType::IQ4_NL, Mix::Single, 25},
     {"iq4_xs", DType::IQ4_XS, Mix::Single, 30}, {"q4_k_m", DType::Q4_K, Mix::Q4_K_M, 15},
     {"q5_k_m", DType::Q5_K, Mix::Q5_K_M, 17},   {"mxfp4", DType::MXFP4, Mix::Single, 38},
+    {"iq3_xxs", DType::IQ3_XXS, Mix::Single, 23}, {"iq2_xxs", DType::IQ2_XXS, Mix::Single, 19},
+    {"iq1_s", DType::IQ1_S, Mix::Single, 24},
 };
 
 // Types we may write: supported, and (F32 aside) with a reference quantizer.
@@ -62,6 +64,9 @@ std::vector<DType> chain_of(DType want) {
     case DType::Q6_K: return {DType::Q6_K, DType::Q8_0, DType::F16, DType::F32};
     case DType::Q2_K:
     case DType::Q3_K:
+    case DType::IQ1_S:
+    case DType::IQ2_XXS:
+    case DType::IQ3_XXS:
     case DType::IQ4_XS: return {want, DType::IQ4_NL, DType::Q5_0, DType::Q8_0, DType::F16, DType::F32};
     case DType::IQ4_NL: return {DType::IQ4_NL, DType::Q5_0, DType::Q8_0, DType::F16, DType::F32};
     case DType::F32: return {DType::F32};

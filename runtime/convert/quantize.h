@@ -61,7 +61,8 @@ bool use_more_bits(int layer, int n_layer);
 // Type the target wants for this tensor before the row-length check (see the rules in quantize.cpp).
 DType wanted_type(const Target& target, const TensorDesc& t);
 // First type of `want`'s fallback chain whose block divides `row_len` and that has a quantizer here
-// (K-quants: Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, Q2_K/Q3_K/IQ4_XS→IQ4_NL; then Q8_0 / F16 / F32).
+// (K-quants: Q4_K→Q5_0, Q5_K→Q5_1, Q6_K→Q8_0, Q2_K/Q3_K/IQ1_S/IQ2_XXS/IQ3_XXS/IQ4_XS→IQ4_NL;
+// then Q8_0 / F16 / F32; MXFP4 (32-blocks) → F16).
 DType fit_row(DType want, int64_t row_len);
 // wanted_type + fit_row, with F32 for keeps_f32 tensors.
 DType choose_type(const Target& target, const TensorDesc& t);
