@@ -15,6 +15,8 @@
 #include "formats/gguf.h"
 #include "quant/types.h"
 #include "formats/error.h"
+#include "runtime/cache/v4_cache.h"
+#include "runtime/model/v4_hparams.h"
 
 namespace latte::cli {
 namespace {
@@ -199,6 +201,44 @@ json build_report(const gguf::File& f, const InspectOptions& o) {
     r["kv_cache"] = c;
   }
 
+  // ---- deepseek4: layer kinds and the compressed cache (runtime/cache/v4_cache.h) ----
+  if (arch == "deepseek4") {
+    try {
+      const V4Hparams v = read_v4_hparams(f);
+      json d;
+      json kinds = json::array();
+      std::map<std::string, int> count;
+      for (int64_t il = 0; il < v.n_layer; ++il) {
+        std::string k = v4_layer_kind_name(v.kind[static_cast<size_t>(il)]);
+        if (v.ratio[static_cast<size_t>(il)] > 0) k += "/" + std::to_string(v.ratio[static_cast<size_t>(il)]);
+        if (v.hash[static_cast<size_t>(il)]) k += " hash";
+        count[k]++;
+        kinds.push_back(k);
+      }
+      d["layer_kinds"] = kinds;
+      d["layer_kind_counts"] = count;
+      d["window"] = v.window;
+      d["indexer"] = {v.idx_heads, v.idx_dim, v.idx_topk};
+      d["streams"] = v.hc;
+      d["sinkhorn_iterations"] = v.sinkhorn_iters;
+      r["derived"] = d;
+      json c;
+      for (CacheType t : {CacheType::F32, CacheType::F16, CacheType::Q8_0}) {
+        json e;
+        const double per = V4Cache::bytes_per_token(v, t);
+        const uint64_t fixed = V4Cache::fixed_bytes(v, t);
+        e["compressed_bytes_per_token"] = per;
+        e["fixed_bytes"] = fixed;
+        for (uint64_t ctx : {uint64_t{4096}, uint64_t{131072}, uint64_t{1048576}})
+          e["bytes_per_token_at_" + std::to_string(ctx)] = per + static_cast<double>(fixed) / static_cast<double>(ctx);
+        c[cache_type_name(t)] = e;
+      }
+      r["v4_cache"] = c;
+    } catch (const Error& e) {
+      r["v4_error"] = e.what();
+    }
+  }
+
   if (o.metadata) {
     json m = json::object();
     for (const auto& kv : f.metadata()) m[kv.key] = kv_to_json(f, kv, 16);
@@ -303,6 +343,17 @@ void print_text(const json& r) {
     if (c.contains("context_length"))
       std::printf("  at context_length %" PRIu64 " (f16): %s\n", c["context_length"].get<uint64_t>(),
                   human_bytes(c["f16_bytes_at_context_length"].get<uint64_t>()).c_str());
+  }
+  if (r.contains("v4_error")) std::printf("\ndeepseek4: %s\n", r["v4_error"].get<std::string>().c_str());
+  if (r.contains("v4_cache")) {
+    std::printf("\ndeepseek4 cache (window rings + compressor state fixed, compressed rows and indexer keys per "
+                "token), bytes per token:\n  %-6s %12s %12s %12s %12s %12s\n", "type", "fixed", "rows/token",
+                "at 4K", "at 128K", "at 1M");
+    for (const auto& [k, e] : r["v4_cache"].items())
+      std::printf("  %-6s %12s %12.1f %12.1f %12.1f %12.1f\n", k.c_str(),
+                  human_bytes(e["fixed_bytes"].get<uint64_t>()).c_str(), e["compressed_bytes_per_token"].get<double>(),
+                  e["bytes_per_token_at_4096"].get<double>(), e["bytes_per_token_at_131072"].get<double>(),
+                  e["bytes_per_token_at_1048576"].get<double>());
   }
   if (r.contains("metadata")) {
     std::printf("\nmetadata:\n");

@@ -10,6 +10,7 @@ namespace latte::ref {
 
 // dequant_ref.cpp: src blocks -> n floats.
 void dequantize_f32(const void* src, float* dst, int64_t n);
+void dequantize_i32(const void* src, float* dst, int64_t n);  // int32 values as floats (exact below 2^24)
 void dequantize_f16(const void* src, float* dst, int64_t n);
 void dequantize_bf16(const void* src, float* dst, int64_t n);
 void dequantize_q4_0(const void* src, float* dst, int64_t n);

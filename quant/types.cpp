@@ -37,6 +37,8 @@ constexpr TypeTraits kTraits[] = {
     {DType::IQ4_XS, "IQ4_XS", QK_K, sizeof(BlockIQ4_XS), dequantize_iq4_xs, quantize_iq4_xs, DType::Q8_K, true},
     {DType::BF16, "BF16", 1, 2, dequantize_bf16, quantize_bf16, DType::F32, true},
     {DType::MXFP4, "MXFP4", QK_MXFP4, sizeof(BlockMXFP4), dequantize_mxfp4, quantize_mxfp4, DType::Q8_0, true},
+    // Integer lookup tables (deepseek4's ffn_gate_tid2eid): readable and writable, never a product operand.
+    {DType::I32, "I32", 1, 4, dequantize_i32, nullptr, DType::F32, false},
 };
 
 constexpr const TypeTraits* lookup(uint32_t id) {

@@ -10,7 +10,7 @@ namespace latte {
 enum class DType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
   Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
-  IQ2_XXS = 16, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ4_XS = 23, BF16 = 30, MXFP4 = 39,
+  IQ2_XXS = 16, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ4_XS = 23, I32 = 26, BF16 = 30, MXFP4 = 39,
 };
 constexpr uint32_t kMaxTypeId = 40;  // table size for per-type arrays indexed by id
 
@@ -29,7 +29,7 @@ struct TypeTraits {
                              // i-quants (IQ2_XXS, IQ3_XXS, IQ1_S, IQ4_XS); Q8_0 for Q4_0, Q5_0, Q8_0, IQ4_NL,
                              // MXFP4; Q8_1 for Q4_1, Q5_1; F32 for F32, F16 and BF16 (activations stay f32: no
                              // rounding of x, and the weight conversion is one shift / vcvtph2ps)
-  bool is_weight_type;       // false for activation-only types (Q8_1, Q8_K)
+  bool is_weight_type;       // false for activation-only types (Q8_1, Q8_K) and integer tables (I32)
 };
 
 // Traits of a supported type id, or nullptr (unknown or unsupported id).

@@ -73,7 +73,7 @@ const DType kWeightTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0
 // of these: Q8_0 0.0054, Q4_0 0.087, Q4_K 0.071, Q6_K 0.018, Q3_K 0.15, Q2_K 0.30, IQ4_XS 0.078).
 double roundtrip_bound(DType t) {
   switch (t) {
-    case DType::F32: return 0.0;
+    case DType::F32: case DType::I32: return 0.0;  // I32: integer tables, never quantized
     case DType::F16: return 3e-4;
     case DType::BF16: return 2.5e-3;
     case DType::Q8_0: case DType::Q8_1: return 0.0065;

@@ -7,7 +7,7 @@
 namespace latte {
 namespace gguf { class File; }
 
-enum class GatingFunc { Softmax = 1, Sigmoid = 2 };
+enum class GatingFunc { Softmax = 1, Sigmoid = 2, SqrtSoftplus = 4 };  // 4: deepseek4, sqrt(softplus(logit))
 enum class MlaFlavour { KvB, KvBAndSplit, Split3D };  // §C.2: classic, ik-converted, new-MLA
 
 struct Hparams {

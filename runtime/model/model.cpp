@@ -8,6 +8,8 @@
 #include "formats/error.h"
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
+#include "runtime/model/v4_hparams.h"
+#include "runtime/model/v4_weights.h"
 #include "runtime/model/weights.h"
 
 namespace latte {
@@ -22,7 +24,7 @@ Isa parse_isa(const std::string& s) {
 }
 
 // Every weight type used in a product must have a kernel and an activation converter in the table.
-void check_kernels(const KernelTable& kt, const ModelWeights& w, const std::string& path) {
+void check_kernels(const KernelTable& kt, const ModelWeights& w, const V4Weights* v4, const std::string& path) {
   std::set<const TypeTraits*> types;
   auto add = [&](const TensorView& v) {
     if (v.valid()) types.insert(v.tt);
@@ -35,6 +37,8 @@ void check_kernels(const KernelTable& kt, const ModelWeights& w, const std::stri
                                 &L.ffn_up_shexp, &L.ffn_down_shexp})
       add(*v);
   }
+  if (v4)
+    for (const TensorView* v : v4->products()) add(*v);
   for (const TypeTraits* t : types) {
     const uint32_t id = static_cast<uint32_t>(t->type);
     if (!kt.vec_dot[id] && !kt.gemv[id])
@@ -54,10 +58,20 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   if (p.progress) p.progress(0.0f);
   m->file_ = gguf::File::open(p.path);
   const gguf::File& f = *m->file_;
-  m->hp_ = read_hparams(f);
+  // The architecture is decided here, once.
+  const auto arch = f.get_string("general.architecture");
+  if (arch && *arch == "deepseek4") {
+    m->arch_ = Arch::Deepseek4;
+    m->v4hp_ = std::make_unique<V4Hparams>(read_v4_hparams(f));
+    m->hp_ = v4_summary_hparams(*m->v4hp_);
+  } else {
+    m->hp_ = read_hparams(f);
+  }
   Hparams& hp = m->hp_;
 
   // --expert-groups N,K overrides the file (0 disables group-limited routing).
+  if (m->arch_ == Arch::Deepseek4 && p.expert_groups > 0)
+    throw ArgumentError("--expert-groups: deepseek4 routes without expert groups");
   if (p.expert_groups == 0) {
     hp.n_group = hp.n_group_used = 0;
   } else if (p.expert_groups > 0) {
@@ -72,12 +86,17 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
 
   m->tok_ = Tokenizer::from_gguf(f);
   if (p.progress) p.progress(0.3f);
-  m->w_ = std::make_unique<ModelWeights>(f, hp);
+  if (m->arch_ == Arch::Deepseek4) {
+    m->w_ = std::make_unique<ModelWeights>();
+    m->v4w_ = std::make_unique<V4Weights>(f, *m->v4hp_);
+  } else {
+    m->w_ = std::make_unique<ModelWeights>(f, hp);
+  }
   if (p.progress) p.progress(0.9f);
 
   const Isa isa = p.isa.empty() ? select_isa() : parse_isa(p.isa);
   m->kt_ = &kernel_table(isa);
-  check_kernels(*m->kt_, *m->w_, f.path());
+  check_kernels(*m->kt_, *m->w_, m->v4w_.get(), f.path());
 
   if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
   else if (p.populate)
@@ -108,6 +127,18 @@ uint64_t Model::weight_bytes() const {
 
 uint64_t Model::active_bytes_per_token() const {
   const Hparams& hp = hp_;
+  if (arch_ == Arch::Deepseek4) {
+    // Every product operand once (embedding row, LM head, attention, mHC, router, shared) + the top-k share of
+    // the routed experts; small f32 vectors ignored.
+    auto b = [](const TensorView& v) -> uint64_t { return v.valid() ? v.bytes() : 0; };
+    uint64_t total = v4w_->token_embd.row_bytes();
+    for (const TensorView* v : v4w_->products()) total += b(*v);
+    for (const auto& L : v4w_->layers) {
+      const uint64_t routed = b(L.moe.ffn_gate_exps) + b(L.moe.ffn_up_exps) + b(L.moe.ffn_down_exps);
+      total -= routed - routed * static_cast<uint64_t>(hp.n_expert_used) / static_cast<uint64_t>(hp.n_expert);
+    }
+    return total;
+  }
   const ModelWeights& w = *w_;
   const uint64_t E4 = static_cast<uint64_t>(hp.n_embd) * 4;
   auto b = [](const TensorView& v) -> uint64_t { return v.valid() ? v.bytes() : 0; };

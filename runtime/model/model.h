@@ -12,7 +12,12 @@
 namespace latte {
 namespace gguf { class File; }
 class ModelWeights;
+class V4Weights;
+struct V4Hparams;
 struct KernelTable;
+
+// The architecture of a loaded file, decided once from general.architecture.
+enum class Arch { Deepseek2, Deepseek4 };
 
 struct ModelParams {
   std::string path;
@@ -29,10 +34,15 @@ class Model {
  public:
   static std::shared_ptr<const Model> load(const ModelParams& p);  // throws latte::Error
   ~Model();
+  Arch arch() const { return arch_; }
+  // deepseek2: the full hyper-parameters; deepseek4: its summary (vocabulary, widths, layers, experts; see
+  // v4_summary_hparams) and v4_hparams() for the rest.
   const Hparams& hparams() const { return hp_; }
+  const V4Hparams& v4_hparams() const { return *v4hp_; }  // deepseek4 only
+  const V4Weights& v4_weights() const { return *v4w_; }   // deepseek4 only
   const Tokenizer& tokenizer() const { return *tok_; }
   const gguf::File& file() const { return *file_; }
-  const ModelWeights& weights() const { return *w_; }
+  const ModelWeights& weights() const { return *w_; }   // deepseek2 (empty for deepseek4)
   const KernelTable& kernels() const { return *kt_; }
   std::string chat_template() const;         // tokenizer.chat_template or ""
   std::string name() const;                  // general.name or file stem
@@ -41,7 +51,10 @@ class Model {
 
  private:
   Model() = default;
+  Arch arch_ = Arch::Deepseek2;
   Hparams hp_;
+  std::unique_ptr<V4Hparams> v4hp_;
+  std::unique_ptr<V4Weights> v4w_;
   std::shared_ptr<const gguf::File> file_;
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<ModelWeights> w_;

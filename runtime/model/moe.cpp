@@ -11,6 +11,25 @@
 
 namespace latte {
 
+namespace {
+// sqrt(softplus(x)) with torch's softplus threshold (x > 20: x).
+float sqrt_softplus(float x) { return std::sqrt(x > 20.0f ? x : std::log1p(std::exp(x))); }
+}  // namespace
+
+void route_fixed(const RouterParams& p, const float* logits, const int32_t* ids, int32_t* idx, float* weight) {
+  double sum = 0.0;
+  for (int64_t k = 0; k < p.n_used; ++k) {
+    const float l = logits[ids[k]];
+    idx[k] = ids[k];
+    weight[k] = p.gating == GatingFunc::SqrtSoftplus ? sqrt_softplus(l)
+                : p.gating == GatingFunc::Sigmoid    ? sigmoid(l)
+                                                     : l;
+    sum += weight[k];
+  }
+  const float norm = p.norm ? static_cast<float>(1.0 / (sum + 1e-20)) : 1.0f;
+  for (int64_t k = 0; k < p.n_used; ++k) weight[k] *= norm * p.scale;
+}
+
 void route(const RouterParams& p, const float* logits, const float* bias, int32_t* idx, float* weight) {
   const int64_t X = p.n_expert, K = p.n_used;
   // Per-thread scratch: no allocation per routed token once grown (route() stays pure and thread-safe).
@@ -21,6 +40,8 @@ void route(const RouterParams& p, const float* logits, const float* bias, int32_
   probs.assign(logits, logits + X);
   if (p.gating == GatingFunc::Sigmoid) {
     for (auto& v : probs) v = sigmoid(v);
+  } else if (p.gating == GatingFunc::SqrtSoftplus) {
+    for (auto& v : probs) v = sqrt_softplus(v);
   } else {
     softmax(probs.data(), X);
   }
@@ -76,7 +97,8 @@ namespace {
 // Decode (one token): the shared experts and the K selected experts share the input x, so every gate and up
 // projection runs in one parallel region, then every down projection in a second; the routed outputs are summed
 // in ascending expert order (like the batched path) and added to the shared output. s.idx / s.wts hold the route.
-void moe_decode_step(Ops& ops, const LayerWeights& w, int64_t E, const float* x, float* y, MoeScratch& s, int64_t K) {
+void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, float* y,
+                     MoeScratch& s, int64_t K) {
   const bool shared = w.ffn_gate_shexp.valid();
   const int64_t Fe = w.ffn_gate_exps.ne[1], Fs = shared ? w.ffn_gate_shexp.ne[1] : 0;
   s.order.resize(static_cast<size_t>(K));
@@ -102,7 +124,8 @@ void moe_decode_step(Ops& ops, const LayerWeights& w, int64_t E, const float* x,
     s.tasks.push_back({&w.ffn_up_exps, e, x, u + Fs + k * Fe});
   }
   ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
-  silu_mul(g, u, static_cast<int64_t>(hid));
+  silu_mul_limited(g, u, Fs, rp.limit_shexp);
+  silu_mul_limited(g + Fs, u + Fs, K * Fe, rp.limit_exp);
   s.tasks.clear();
   if (shared) s.tasks.push_back({&w.ffn_down_shexp, 0, g, yg});
   for (int64_t k = 0; k < K; ++k) {
@@ -120,15 +143,17 @@ void moe_decode_step(Ops& ops, const LayerWeights& w, int64_t E, const float* x,
 }  // namespace
 
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, int64_t n,
-                 float* y, MoeScratch& s, uint64_t* expert_evals) {
+                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed) {
   const int64_t X = rp.n_expert, K = rp.n_used;
   // Router logits [n][X] (F32 weights in practice), then per-token routing.
   s.logits.resize(static_cast<size_t>(n * X));
   ops.matmul(w.ffn_gate_inp, x, E, s.logits.data(), X, n);
   s.idx.resize(static_cast<size_t>(n * K));
   s.wts.resize(static_cast<size_t>(n * K));
-  for (int64_t t = 0; t < n; ++t)
-    route(rp, s.logits.data() + t * X, w.exp_probs_b, s.idx.data() + t * K, s.wts.data() + t * K);
+  for (int64_t t = 0; t < n; ++t) {
+    if (fixed) route_fixed(rp, s.logits.data() + t * X, fixed + t * K, s.idx.data() + t * K, s.wts.data() + t * K);
+    else route(rp, s.logits.data() + t * X, w.exp_probs_b, s.idx.data() + t * K, s.wts.data() + t * K);
+  }
 
   // Group the (token, weight) pairs by expert.
   s.by_expert.resize(static_cast<size_t>(X));
@@ -139,12 +164,13 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
           {static_cast<int32_t>(t), s.wts[static_cast<size_t>(t * K + k)]});
 
   if (n == 1) {
-    moe_decode_step(ops, w, E, x, y, s, K);
+    moe_decode_step(ops, rp, w, E, x, y, s, K);
     if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
     return;
   }
   // Shared experts first (overwrites y), then each selected expert once over its gathered tokens.
-  if (w.ffn_gate_shexp.valid()) swiglu(ops, w.ffn_gate_shexp, w.ffn_up_shexp, w.ffn_down_shexp, x, E, n, y, E, s.ffn);
+  if (w.ffn_gate_shexp.valid())
+    swiglu(ops, w.ffn_gate_shexp, w.ffn_up_shexp, w.ffn_down_shexp, x, E, n, y, E, s.ffn, rp.limit_shexp);
   else std::fill(y, y + n * E, 0.0f);
   // Routed sum accumulated separately so that y = routed + shared is summed in the reference order.
   s.routed.assign(static_cast<size_t>(n * E), 0.0f);
@@ -158,7 +184,7 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(s.xg.data() + i * E, x + list[static_cast<size_t>(i)].first * E, static_cast<size_t>(E) * 4);
     swiglu(ops, w.ffn_gate_exps.matrix(e), w.ffn_up_exps.matrix(e), w.ffn_down_exps.matrix(e), s.xg.data(), E, m,
-           s.yg.data(), E, s.ffn);
+           s.yg.data(), E, s.ffn, rp.limit_exp);
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, wt] = list[static_cast<size_t>(i)];
       float* dst = routed + static_cast<int64_t>(t) * E;

@@ -21,6 +21,8 @@ struct RouterParams {
   int64_t n_group_used = 0;   // groups kept
   bool norm = false;          // normalise the K weights to sum 1
   float scale = 1.0f;         // routed scale, applied after normalisation
+  float limit_exp = 0.0f;     // SwiGLU clamp of the routed experts (deepseek4; 0 = none), see ffn.h
+  float limit_shexp = 0.0f;   // same for the shared experts
 };
 
 // Routes one token. logits: [X] router outputs; bias: [X] selection bias or nullptr. Writes the K chosen experts to
@@ -28,6 +30,9 @@ struct RouterParams {
 // scores a group by the sum of its top-2 biased scores (V3), softmax gating by its max (V2); experts of dropped
 // groups get selection score 0. Pure; thread-safe.
 void route(const RouterParams& p, const float* logits, const float* bias, int32_t* idx, float* weight);
+// Hash routing (deepseek4's first layers): the K experts are given (`ids`, a row of ffn_gate_tid2eid); their
+// weights are the gating scores at those ids, normalised and scaled as in route(). Pure; thread-safe.
+void route_fixed(const RouterParams& p, const float* logits, const int32_t* ids, int32_t* idx, float* weight);
 
 struct MoeScratch {
   std::vector<float> logits, xg, yg, wts, routed;
@@ -38,8 +43,8 @@ struct MoeScratch {
 };
 
 // y[n][E] = Σ_k w_k·Expert_k(x) + Shared(x) for each token row of x [n][E]. Adds the number of (token, expert)
-// evaluations (n × K) to *expert_evals if given.
+// evaluations (n × K) to *expert_evals if given. `fixed` ([n][K], optional): hash-routed expert ids per token.
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t n_embd, const float* x, int64_t n,
-                 float* y, MoeScratch& s, uint64_t* expert_evals);
+                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed = nullptr);
 
 }  // namespace latte

@@ -32,6 +32,8 @@ bool same_shape(const gguf::TensorInfo& t, std::initializer_list<int64_t> shape)
   return true;
 }
 
+}  // namespace
+
 TensorView make_view(const gguf::File& f, const gguf::TensorInfo& t) {
   const TypeTraits* tt = find_type(t.type);
   if (!tt || !tt->is_weight_type)
@@ -51,6 +53,8 @@ TensorView make_view(const gguf::File& f, const gguf::TensorInfo& t) {
   v.name = t.name.c_str();
   return v;
 }
+
+namespace {
 
 class Lookup {
  public:

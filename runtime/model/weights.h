@@ -11,7 +11,11 @@
 #include "runtime/compute/tensor_view.h"
 
 namespace latte {
-namespace gguf { class File; }
+namespace gguf { class File; struct TensorInfo; }
+
+// A view of a mapped tensor; UnsupportedError for a type that cannot be a weight, FormatError for a row length
+// that is not a whole number of blocks. Shared by the deepseek2 and deepseek4 loaders.
+TensorView make_view(const gguf::File& f, const gguf::TensorInfo& t);
 
 // Symbols: E n_embd, H heads, Nq q_lora_rank, Nkv kv_lora_rank, R rope dims, P nope dims, Dv value dims,
 // F dense FFN width, Fe expert width, S shared experts, X routed experts.
@@ -44,6 +48,7 @@ class ModelWeights {
  public:
   // Throws FormatError (missing tensor / wrong shape, naming both shapes) or UnsupportedError (tensor type).
   ModelWeights(const gguf::File& f, const Hparams& hp);
+  ModelWeights() = default;  // no layers (a deepseek4 model keeps its weights in V4Weights)
   ~ModelWeights();
 
   TensorView token_embd;                 // [E, V]

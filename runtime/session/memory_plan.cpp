@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include "formats/gguf.h"
 #include "formats/error.h"
 #include "runtime/cache/latent_cache.h"
+#include "runtime/cache/v4_cache.h"
 #include "runtime/model/weights.h"
 
 namespace latte {
@@ -240,8 +242,16 @@ MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sess
   if (n_ctx <= 0) throw ArgumentError("context size must be > 0");
   n.n_ctx = n_ctx;
   // Bytes per token of the cache type: a one-token cache computes it exactly (and rejects unusable types).
-  n.cache_bytes_per_token =
-      LatentCache(hp.n_layer, 1, hp.kv_lora_rank, hp.qk_rope, sp.cache_type).bytes_per_token();
+  if (model.arch() == Arch::Deepseek4) {
+    // Compressed rows per token, plus the fixed window rings and compressor state spread over the context.
+    const V4Hparams& v4 = model.v4_hparams();
+    n.cache_bytes_per_token = static_cast<uint64_t>(std::ceil(
+        V4Cache::bytes_per_token(v4, sp.cache_type) +
+        static_cast<double>(V4Cache::fixed_bytes(v4, sp.cache_type)) / static_cast<double>(n_ctx)));
+  } else {
+    n.cache_bytes_per_token =
+        LatentCache(hp.n_layer, 1, hp.kv_lora_rank, hp.qk_rope, sp.cache_type).bytes_per_token();
+  }
 
   // Scratch of one forward pass over a micro-batch of b tokens (forward.cpp, mla.cpp, moe.cpp, ffn.cpp), in floats.
   const uint64_t b = static_cast<uint64_t>(std::clamp<int64_t>(sp.n_batch, 1, n_ctx));

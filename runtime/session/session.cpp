@@ -9,11 +9,10 @@
 #include <string>
 
 #include "formats/error.h"
-#include "runtime/model/forward.h"
 #include "runtime/compute/gemm.h"
-#include "runtime/cache/latent_cache.h"
 #include "runtime/compute/ops.h"
 #include "runtime/compute/threads.h"
+#include "runtime/session/sequence.h"
 
 namespace latte {
 
@@ -23,9 +22,7 @@ struct Session::Impl {
         p(sp),
         pool(sp.n_threads),
         ops(model->kernels(), pool),
-        cache(model->hparams().n_layer, n_ctx, model->hparams().kv_lora_rank, model->hparams().qk_rope,
-              sp.cache_type),
-        fs(*model) {
+        seq(make_sequence(*model, n_ctx, sp.cache_type)) {
     logits.assign(static_cast<size_t>(model->hparams().n_vocab), 0.0f);
     // LATTE_GEMM_MIN_BATCH overrides SessionParams.gemm_min_batch (0 = off), for measurement.
     int64_t gmin = sp.gemm_min_batch;
@@ -43,8 +40,7 @@ struct Session::Impl {
   ThreadPool pool;
   Ops ops;
   std::unique_ptr<GemmContext> gemm;  // prefill GEMM backends (optional)
-  LatentCache cache;
-  ForwardState fs;
+  std::unique_ptr<Sequence> seq;  // the architecture's cache and forward pass (sequence.h)
   std::vector<int32_t> hist;
   std::vector<float> logits;   // [n_vocab] of the last evaluated token
   std::vector<float> scratch;  // logits of non-final micro-batches
@@ -73,7 +69,7 @@ Session::~Session() = default;
 const Model& Session::model() const { return *impl_->model; }
 std::span<const float> Session::logits() const { return impl_->logits; }
 int Session::n_past() const { return static_cast<int>(impl_->hist.size()); }
-int Session::n_ctx() const { return static_cast<int>(impl_->cache.n_ctx()); }
+int Session::n_ctx() const { return static_cast<int>(impl_->seq->n_ctx()); }
 const std::vector<int32_t>& Session::tokens() const { return impl_->hist; }
 
 void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std::function<bool()>& should_stop) {
@@ -85,9 +81,9 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
     if (id < 0 || id >= V)
       throw ArgumentError("token id " + std::to_string(id) + " outside the vocabulary [0, " + std::to_string(V) + ")");
   const int64_t pos0 = static_cast<int64_t>(s.hist.size());
-  if (pos0 + n > s.cache.n_ctx())
+  if (pos0 + n > s.seq->n_ctx())
     throw ResourceError("context full: " + std::to_string(pos0) + " cached + " + std::to_string(n) +
-                        " new tokens > n_ctx " + std::to_string(s.cache.n_ctx()));
+                        " new tokens > n_ctx " + std::to_string(s.seq->n_ctx()));
   const int64_t nb = s.p.n_batch;
   // Without all_logits the final token is evaluated on its own, through the decode path: the batched kernels (tile
   // GEMMs, chunked attention) round differently from the one-token ones, and this way a prompt's logits do not
@@ -107,7 +103,7 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
       s.scratch.resize(static_cast<size_t>(V));
       out = s.scratch.data();
     }
-    forward(s.fs, s.ops, s.cache, tokens.data() + off, m, pos0 + off, out, all_logits != nullptr);
+    s.seq->eval(s.ops, tokens.data() + off, m, pos0 + off, out, all_logits != nullptr);
     s.hist.insert(s.hist.end(), tokens.begin() + off, tokens.begin() + off + m);
     if (last) {
       const float* src = all_logits ? all_logits + (n - 1) * V : s.scratch.data();
@@ -120,7 +116,10 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
 void Session::truncate(int n) {
   Impl& s = *impl_;
   if (n < 0) throw ArgumentError("truncate: negative length");
-  if (static_cast<size_t>(n) < s.hist.size()) s.hist.resize(static_cast<size_t>(n));
+  if (static_cast<size_t>(n) < s.hist.size()) {
+    s.seq->truncate(s.ops, s.hist, n);
+    s.hist.resize(static_cast<size_t>(n));
+  }
 }
 
 void Session::shift(int keep, int discard) {
@@ -129,20 +128,17 @@ void Session::shift(int keep, int discard) {
   if (keep < 0 || discard <= 0 || keep + discard > n_past)
     throw ArgumentError("shift: invalid keep " + std::to_string(keep) + " / discard " + std::to_string(discard) +
                         " for " + std::to_string(n_past) + " cached tokens");
-  const Hparams& hp = s.model->hparams();
-  // Move the rows' bytes (c_kv is position-free and keeps its exact stored bytes), then rotate each moved k_pe by
-  // -discard positions, from p to p - discard.
-  s.cache.move_rows(keep, keep + discard, n_past - keep - discard);
-  std::vector<float> kpe(static_cast<size_t>(hp.qk_rope)), cs(static_cast<size_t>(hp.qk_rope));
-  s.fs.rope.cos_sin(-discard, cs.data());
-  for (int64_t il = 0; il < hp.n_layer; ++il) {
-    for (int64_t p = keep; p < n_past - discard; ++p) {
-      s.cache.read_k_pe(il, p, kpe.data());
-      s.fs.rope.rotate(kpe.data(), cs.data());
-      s.cache.write_k_pe(il, p, kpe.data());
-    }
+  if (s.seq->shiftable()) {
+    s.seq->shift(keep, discard, n_past);
+    s.hist.erase(s.hist.begin() + keep, s.hist.begin() + keep + discard);
+  } else {
+    // The cache cannot move tokens (deepseek4): re-evaluate the kept ones from an empty state (also refreshes
+    // logits()).
+    std::vector<int32_t> kept(s.hist.begin(), s.hist.begin() + keep);
+    kept.insert(kept.end(), s.hist.begin() + keep + discard, s.hist.end());
+    truncate(0);
+    eval(kept);
   }
-  s.hist.erase(s.hist.begin() + keep, s.hist.begin() + keep + discard);
   s.shifts += 1;
   s.discarded += discard;
 }
@@ -187,7 +183,7 @@ void Session::save(const std::string& path) const {
   SessionHeader h{};
   std::memcpy(h.magic, kMagic, 8);
   h.version = kVersion;
-  h.cache_type = static_cast<uint32_t>(s.cache.type());
+  h.cache_type = static_cast<uint32_t>(s.seq->cache_type());
   h.n_layer = hp.n_layer;
   h.kv_lora = hp.kv_lora_rank;
   h.rope = hp.qk_rope;
@@ -197,10 +193,7 @@ void Session::save(const std::string& path) const {
   h.n_past = static_cast<int64_t>(s.hist.size());
   bool ok = std::fwrite(&h, sizeof h, 1, f.get()) == 1;
   ok = ok && (s.hist.empty() || std::fwrite(s.hist.data(), 4, s.hist.size(), f.get()) == s.hist.size());
-  for (int64_t il = 0; ok && il < hp.n_layer; ++il)
-    if (h.n_past > 0)
-      ok = std::fwrite(s.cache.raw(il, 0), s.cache.row_bytes(), static_cast<size_t>(h.n_past), f.get()) ==
-           static_cast<size_t>(h.n_past);
+  ok = ok && s.seq->save(f.get(), h.n_past);
   ok = ok && std::fwrite(s.logits.data(), 4, s.logits.size(), f.get()) == s.logits.size();
   ok = std::fclose(f.release()) == 0 && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -221,24 +214,22 @@ void Session::load(const std::string& path) {
   if (h.n_layer != hp.n_layer || h.kv_lora != hp.kv_lora_rank || h.rope != hp.qk_rope || h.n_vocab != hp.n_vocab ||
       h.n_embd != hp.n_embd || h.weight_bytes != s.model->weight_bytes())
     throw FormatError(path + ": session was saved with a different model");
-  if (h.cache_type != static_cast<uint32_t>(s.cache.type()))
+  if (h.cache_type != static_cast<uint32_t>(s.seq->cache_type()))
     throw FormatError(path + ": session cache type differs from this session's (" +
-                      cache_type_name(s.cache.type()) + ")");
-  if (h.n_past < 0 || h.n_past > s.cache.n_ctx())
+                      cache_type_name(s.seq->cache_type()) + ")");
+  if (h.n_past < 0 || h.n_past > s.seq->n_ctx())
     throw FormatError(path + ": session holds " + std::to_string(h.n_past) + " tokens, more than n_ctx " +
-                      std::to_string(s.cache.n_ctx()));
+                      std::to_string(s.seq->n_ctx()));
   std::vector<int32_t> hist(static_cast<size_t>(h.n_past));
   bool ok = hist.empty() || std::fread(hist.data(), 4, hist.size(), f.get()) == hist.size();
   for (int32_t id : hist)
     if (id < 0 || id >= hp.n_vocab) ok = false;
-  for (int64_t il = 0; ok && il < hp.n_layer; ++il)
-    if (h.n_past > 0)
-      ok = std::fread(s.cache.raw(il, 0), s.cache.row_bytes(), static_cast<size_t>(h.n_past), f.get()) ==
-           static_cast<size_t>(h.n_past);
+  ok = ok && s.seq->load(f.get(), h.n_past);
   std::vector<float> logits(static_cast<size_t>(hp.n_vocab));
   ok = ok && std::fread(logits.data(), 4, logits.size(), f.get()) == logits.size();
   if (!ok) {
-    s.hist.clear();  // the cache may be partly overwritten: start empty
+    s.seq->truncate(s.ops, s.hist, 0);  // the cache may be partly overwritten: start empty
+    s.hist.clear();
     throw FormatError(path + ": truncated or corrupt session file");
   }
   s.hist = std::move(hist);
@@ -249,12 +240,12 @@ SessionStats Session::stats() const {
   const Impl& s = *impl_;
   SessionStats st;
   st.n_past = static_cast<int64_t>(s.hist.size());
-  st.n_ctx = s.cache.n_ctx();
+  st.n_ctx = s.seq->n_ctx();
   st.context_shifts = s.shifts;
   st.tokens_discarded = s.discarded;
-  st.cache_bytes_per_token = s.cache.bytes_per_token();
-  st.cache_bytes_total = s.cache.total_bytes();
-  st.expert_evals = s.fs.expert_evals;
+  st.cache_bytes_per_token = s.seq->bytes_per_token();
+  st.cache_bytes_total = s.seq->total_bytes();
+  st.expert_evals = s.seq->expert_evals();
   return st;
 }
 

@@ -1,0 +1,193 @@
+// deepseek4 attention of one layer (DEEPSEEK_V4.md §4, §5.4): q/kv projections, the compressors and the lightning
+// indexer, window + compressed-row attention with sinks, inverse RoPE, grouped output projection.
+//
+// Order for a micro-batch of n tokens: (1) all projections as products over the batch; (2) the compressors take
+// the tokens one by one in position order and append every completed row (and indexer key) to the cache; (3) each
+// token attends, in parallel: its raw window (rows of earlier micro-batches from the ring, the batch's own rows
+// from the fresh kv) and the compressed rows visible to it (j < ⌊(t+1)/m⌋: all of them for HCA, the indexer's
+// top-k for CSA); (4) the batch's last W raw rows go into the ring. Step (3) depends only on what is visible at
+// each token, so any split of a sequence into micro-batches gives the same result as one batch.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "runtime/cache/v4_cache.h"
+#include "runtime/compute/ops.h"
+#include "runtime/compute/threads.h"
+#include "runtime/model/v4_parts.h"
+
+namespace latte {
+namespace {
+
+float* grow(std::vector<float>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+  return v.data();
+}
+
+// Indexer selection of query t (§5.4): the rows j < nv with the largest Σ_h w_h·ReLU(q_h·K_j)·Di^-1/2, at most
+// top_k of them (ties: lower index first). Writes the chosen rows, ascending, to `sel`.
+void indexer_select(const V4Hparams& hp, const V4Cache& cache, int64_t il, const float* qi, const float* wi,
+                    int64_t nv, std::vector<int32_t>& sel, std::vector<float>& scores, std::vector<float>& key) {
+  sel.clear();
+  if (nv <= hp.idx_topk) {
+    for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
+    return;
+  }
+  const int64_t Hi = hp.idx_heads, Di = hp.idx_dim;
+  const float qscale = 1.0f / std::sqrt(static_cast<float>(Di));
+  scores.resize(static_cast<size_t>(nv));
+  key.resize(static_cast<size_t>(Di));
+  for (int64_t j = 0; j < nv; ++j) {
+    cache.read_key(il, j, key.data());
+    float s = 0;
+    for (int64_t h = 0; h < Hi; ++h) {
+      float d = 0;
+      const float* q = qi + h * Di;
+      for (int64_t c = 0; c < Di; ++c) d += q[c] * key[static_cast<size_t>(c)];
+      s += std::max(d, 0.0f) * qscale * wi[h];
+    }
+    scores[static_cast<size_t>(j)] = s;
+  }
+  std::vector<int32_t> order(static_cast<size_t>(nv));
+  std::iota(order.begin(), order.end(), 0);
+  std::partial_sort(order.begin(), order.begin() + hp.idx_topk, order.end(), [&](int32_t a, int32_t b) {
+    const float sa = scores[static_cast<size_t>(a)], sb = scores[static_cast<size_t>(b)];
+    return sa > sb || (sa == sb && a < b);
+  });
+  sel.assign(order.begin(), order.begin() + hp.idx_topk);
+  std::sort(sel.begin(), sel.end());
+}
+
+}  // namespace
+
+void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeights& L, const Rope& rope,
+                  V4Cache& cache, const float* h, int64_t n, int64_t pos0, float* out, V4AttnScratch& s) {
+  const int64_t D = hp.n_embd, H = hp.n_head, Dh = hp.head_dim, Rq = hp.q_lora_rank, Dr = hp.n_rot;
+  const int64_t G = hp.o_groups, Ro = hp.o_lora_rank, W = hp.window, HD = H * Dh;
+  const int64_t m = hp.ratio[static_cast<size_t>(il)];
+  const bool csa = L.kind == V4LayerKind::Csa, comp = L.kind != V4LayerKind::Window;
+  const float eps = hp.rms_eps;
+
+  // (1) Projections.
+  float* cq = grow(s.cq, n * Rq);
+  ops.matmul(L.attn_q_a, h, D, cq, Rq, n);
+  for (int64_t t = 0; t < n; ++t) rmsnorm(cq + t * Rq, L.attn_q_a_norm, cq + t * Rq, Rq, eps);
+  float* q = grow(s.q, n * HD);
+  ops.matmul(L.attn_q_b, cq, Rq, q, HD, n);
+  float* kv = grow(s.kv, n * Dh);
+  ops.matmul(L.attn_kv, h, D, kv, Dh, n);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t hh = 0; hh < H; ++hh) rmsnorm(q + t * HD + hh * Dh, nullptr, q + t * HD + hh * Dh, Dh, eps);
+    rope.apply(q + t * HD + Dh - Dr, H, Dh, pos0 + t);
+    rmsnorm(kv + t * Dh, L.attn_kv_norm, kv + t * Dh, Dh, eps);
+    rope.apply(kv + t * Dh + Dh - Dr, 1, 0, pos0 + t);
+  }
+  const CompressorShape main_cs{m, Dh, csa}, idx_cs{m, hp.idx_dim, true};
+  const int64_t Hi = hp.idx_heads, Di = hp.idx_dim;
+  if (comp) {
+    const int64_t w = main_cs.channels();
+    float* C = grow(s.c, n * w);
+    float* Z = grow(s.z, n * w);
+    ops.matmul(L.comp.kv, h, D, C, w, n);
+    ops.matmul(L.comp.gate, h, D, Z, w, n);
+    float* iC = nullptr;
+    float* iZ = nullptr;
+    if (csa) {
+      const int64_t iw = idx_cs.channels();
+      iC = grow(s.ic, n * iw);
+      iZ = grow(s.iz, n * iw);
+      ops.matmul(L.idx_comp.kv, h, D, iC, iw, n);
+      ops.matmul(L.idx_comp.gate, h, D, iZ, iw, n);
+      float* iq = grow(s.iq, n * Hi * Di);
+      ops.matmul(L.idx_q_b, cq, Rq, iq, Hi * Di, n);
+      float* wi = grow(s.iw, n * Hi);
+      ops.matmul(L.idx_proj, h, D, wi, Hi, n);
+      const float wscale = 1.0f / std::sqrt(static_cast<float>(Hi));
+      for (int64_t t = 0; t < n; ++t) {
+        rope.apply(iq + t * Hi * Di + Di - Dr, Hi, Di, pos0 + t);
+        for (int64_t hh = 0; hh < Hi; ++hh) wi[t * Hi + hh] *= wscale;
+      }
+    }
+    // (2) Compressors, token by token.
+    float* row = grow(s.row, Dh);
+    float* key = grow(s.key, std::max<int64_t>(Di, 1));
+    float* st = cache.state(il);
+    float* ist = st + main_cs.state_floats();
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t p = pos0 + t;
+      const bool done = compressor_push(main_cs, st, L.comp.ape, L.comp.norm, eps, rope, p, C + t * w, Z + t * w, row);
+      if (csa) {
+        const int64_t iw = idx_cs.channels();
+        compressor_push(idx_cs, ist, L.idx_comp.ape, L.idx_comp.norm, eps, rope, p, iC + t * iw, iZ + t * iw, key);
+      }
+      if (done) cache.append_row(il, row, csa ? key : nullptr);
+    }
+  }
+
+  // (3) Attention per token (parallel over tokens; per-thread scratch).
+  float* o = grow(s.o, n * HD);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
+  auto attend = [&](int64_t t0, int64_t t1, int) {
+    thread_local std::vector<float> keys, sc, tmp, iscores;
+    thread_local std::vector<int32_t> sel;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t p = pos0 + t;
+      // Gather the visible keys (= values): raw window first, then compressed rows.
+      const int64_t r0 = std::max<int64_t>(0, p - W + 1);
+      const int64_t n_raw = p - r0 + 1;
+      sel.clear();
+      if (comp) {
+        const int64_t nv = std::min((p + 1) / m, cache.n_rows(il));
+        if (csa) {
+          indexer_select(hp, cache, il, s.iq.data() + t * Hi * Di, s.iw.data() + t * Hi, nv, sel, iscores, tmp);
+        } else {
+          for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
+        }
+      }
+      const int64_t n_keys = n_raw + static_cast<int64_t>(sel.size());
+      keys.resize(static_cast<size_t>(n_keys * Dh));
+      for (int64_t r = r0; r <= p; ++r) {
+        float* dst = keys.data() + (r - r0) * Dh;
+        if (r >= pos0) std::memcpy(dst, kv + (r - pos0) * Dh, static_cast<size_t>(Dh) * sizeof(float));
+        else cache.read_raw(il, r, dst);
+      }
+      for (size_t i = 0; i < sel.size(); ++i) cache.read_row(il, sel[i], keys.data() + (n_raw + static_cast<int64_t>(i)) * Dh);
+      sc.resize(static_cast<size_t>(n_keys));
+      for (int64_t hh = 0; hh < H; ++hh) {
+        const float* qh = q + t * HD + hh * Dh;
+        const float sink = L.attn_sinks[hh];
+        float mx = sink;
+        for (int64_t k = 0; k < n_keys; ++k) {
+          sc[static_cast<size_t>(k)] = ops.dot(Dh, qh, keys.data() + k * Dh) * scale;
+          mx = std::max(mx, sc[static_cast<size_t>(k)]);
+        }
+        float sum = std::exp(sink - mx);
+        for (int64_t k = 0; k < n_keys; ++k) {
+          sc[static_cast<size_t>(k)] = std::exp(sc[static_cast<size_t>(k)] - mx);
+          sum += sc[static_cast<size_t>(k)];
+        }
+        float* oh = o + t * HD + hh * Dh;
+        std::fill(oh, oh + Dh, 0.0f);
+        for (int64_t k = 0; k < n_keys; ++k) ops.axpy(Dh, sc[static_cast<size_t>(k)] / sum, keys.data() + k * Dh, oh);
+      }
+      // Inverse RoPE at the query position on each head's rotated slice.
+      rope.apply(o + t * HD + Dh - Dr, H, Dh, -p);
+    }
+  };
+  const ThreadPool& pool = ops.pool();
+  if (pool.size() > 1 && n > 1) pool.parallel_for(n, attend);
+  else attend(0, n, 0);
+
+  // (4) The batch's raw rows into the ring (only the last W matter).
+  for (int64_t t = std::max<int64_t>(0, n - W); t < n; ++t) cache.write_raw(il, pos0 + t, kv + t * Dh);
+
+  // Grouped output: u_g = W_a[g] · (heads of group g), then attn_output_b.
+  float* u = grow(s.u, n * G * Ro);
+  const int64_t gin = HD / G;
+  for (int64_t g = 0; g < G; ++g)
+    ops.matmul(L.attn_output_a.rows(g * Ro, Ro), o + g * gin, HD, u + g * Ro, G * Ro, n);
+  ops.matmul(L.attn_output_b, u, G * Ro, out, D, n);
+}
+
+}  // namespace latte

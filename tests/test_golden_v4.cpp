@@ -1,0 +1,309 @@
+// Golden tests of the deepseek4 forward pass against the Hugging Face reference outputs of shared/models/tiny-dsv4
+// (its README states the tolerances used here): every prompt evaluated in one batch, token by token and in odd
+// chunks, on the scalar kernels and every SIMD table of this CPU; greedy decoding; perplexity; the cache's
+// prefix reuse (checkpoints + replay), session save/load and context-shift policy.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "formats/error.h"
+#include "quant/kernels.h"
+#include "runtime/cache/v4_cache.h"
+#include "runtime/model/v4_hparams.h"
+#include "runtime/session/perplexity.h"
+#include "runtime/session/session.h"
+#include "test_support.h"
+
+using namespace latte;
+using latte::test::model_path;
+
+namespace {
+
+struct Prompt {
+  std::string name;
+  std::vector<int32_t> ids;
+  std::vector<float> logits;  // [n][V]
+  std::vector<int32_t> greedy;
+  std::vector<double> margins;
+};
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
+  return nlohmann::json::parse(in);
+}
+
+std::vector<Prompt> load_refs() {
+  const std::string dir = model_path("tiny-dsv4/refs-A/");
+  auto j = read_json(dir + "refs_A.json");
+  std::vector<Prompt> out;
+  for (const auto& p : j["prompts"]) {
+    Prompt q;
+    q.name = p["name"].get<std::string>();
+    q.ids = p["ids"].get<std::vector<int32_t>>();
+    q.logits = latte::test::read_f32(dir + p["logits_file"].get<std::string>());
+    q.greedy = p["greedy_ids"].get<std::vector<int32_t>>();
+    q.margins = p["greedy_margins"].get<std::vector<double>>();
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+// The f32 GGUF of tiny-dsv4 as `latte convert` writes it: LATTE_TINY_DSV4 overrides, else the shared models
+// folder beside shared/ (/work/models here). Empty if there is none.
+std::string tiny_v4_path(const char* file) {
+  if (const char* e = std::getenv("LATTE_TINY_DSV4_DIR"); e && *e) return std::string(e) + "/" + file;
+  const std::string p = latte::test::shared_dir() + "/../models/" + file;
+  return std::ifstream(p).good() ? p : std::string();
+}
+
+std::vector<std::string> isas_to_test() {
+  std::vector<std::string> v{"scalar"};
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
+    if (isa_supported(isa)) v.push_back(isa_name(isa));
+  return v;
+}
+
+std::shared_ptr<const Model> load(const std::string& path, const std::string& isa) {
+  ModelParams mp;
+  mp.path = path;
+  mp.isa = isa;
+  return Model::load(mp);
+}
+
+SessionParams session_params(CacheType ct = CacheType::F32, int n_batch = 512) {
+  SessionParams sp;
+  sp.n_ctx = 1024;
+  sp.n_threads = 1;
+  sp.n_batch = n_batch;
+  sp.cache_type = ct;
+  return sp;
+}
+
+int64_t argmax_row(const float* x, int64_t n) { return std::max_element(x, x + n) - x; }
+
+// Worst max|diff|/spread over the positions; counts argmax disagreements.
+struct Cmp {
+  double worst = 0;
+  int argmax_miss = 0, positions = 0;
+};
+Cmp compare(const Prompt& p, const std::vector<float>& got, int64_t V) {
+  Cmp c;
+  for (size_t t = 0; t < p.ids.size(); ++t) {
+    const float* r = p.logits.data() + t * V;
+    const float* g = got.data() + t * V;
+    auto mm = std::minmax_element(r, r + V);
+    double md = 0;
+    for (int64_t i = 0; i < V; ++i) md = std::max(md, static_cast<double>(std::fabs(r[i] - g[i])));
+    c.worst = std::max(c.worst, md / (*mm.second - *mm.first));
+    c.argmax_miss += argmax_row(r, V) != argmax_row(g, V);
+    ++c.positions;
+  }
+  return c;
+}
+
+// Logits of every position with the prompt fed in chunks of the given sizes (cycled).
+std::vector<float> eval_chunked(const std::shared_ptr<const Model>& m, const Prompt& p, std::vector<int> chunks,
+                                CacheType ct = CacheType::F32) {
+  const int64_t V = m->hparams().n_vocab;
+  Session s(m, session_params(ct));
+  std::vector<float> got(p.ids.size() * static_cast<size_t>(V));
+  size_t off = 0, k = 0;
+  while (off < p.ids.size()) {
+    const size_t n = std::min<size_t>(static_cast<size_t>(chunks[k++ % chunks.size()]), p.ids.size() - off);
+    s.eval(std::span<const int32_t>(p.ids.data() + off, n), got.data() + off * V);
+    off += n;
+  }
+  return got;
+}
+
+int check_greedy(const std::shared_ptr<const Model>& m, const Prompt& p, double tol) {
+  Session s(m, session_params());
+  s.eval(p.ids);
+  const int64_t V = m->hparams().n_vocab;
+  int matched = 0;
+  for (size_t step = 0; step < p.greedy.size(); ++step) {
+    auto lg = s.logits();
+    const int32_t tok = static_cast<int32_t>(argmax_row(lg.data(), V));
+    if (tok != p.greedy[step]) {
+      auto mm = std::minmax_element(lg.begin(), lg.end());
+      CHECK_MESSAGE(p.margins[step] <= tol * (*mm.second - *mm.first),
+                    p.name << " greedy step " << step << ": got " << tok << ", reference " << p.greedy[step]
+                           << " (margin " << p.margins[step] << ")");
+      break;
+    }
+    ++matched;
+    s.eval(std::vector<int32_t>{tok});
+  }
+  return matched;
+}
+
+#define SKIP_WITHOUT(path)                                                                                  \
+  if (path.empty()) {                                                                                       \
+    MESSAGE("SKIPPED: no tiny-dsv4 GGUF (set LATTE_TINY_DSV4_DIR or put it in shared/../models; "         \
+            "latte convert of shared/models/tiny-dsv4/hf writes it)");                                      \
+    return;                                                                                                 \
+  }
+
+}  // namespace
+
+TEST_CASE("tiny-dsv4 f32: hyper-parameters and layer kinds from the file") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  auto m = load(path, "scalar");
+  REQUIRE(m->arch() == Arch::Deepseek4);
+  const V4Hparams& hp = m->v4_hparams();
+  CHECK(hp.n_layer == 6);
+  CHECK(hp.head_dim == 64);
+  CHECK(hp.n_rot == 16);
+  CHECK(hp.window == 32);
+  CHECK(hp.o_groups == 2);
+  CHECK(hp.o_lora_rank == 64);
+  CHECK(hp.hc == 4);
+  CHECK(hp.sinkhorn_iters == 20);
+  const V4LayerKind want[6] = {V4LayerKind::Window, V4LayerKind::Window, V4LayerKind::Csa,
+                               V4LayerKind::Hca,    V4LayerKind::Csa,    V4LayerKind::Hca};
+  for (int il = 0; il < 6; ++il) {
+    CHECK(hp.kind[static_cast<size_t>(il)] == want[il]);
+    CHECK(hp.hash[static_cast<size_t>(il)] == (il < 2));
+  }
+  CHECK(hp.ratio[2] == 4);
+  CHECK(hp.ratio[3] == 16);
+  CHECK(hp.rope_compress.yarn);
+  CHECK(!hp.rope_main.yarn);
+}
+
+TEST_CASE("golden f32: tiny-dsv4 logits in one batch, token by token and in odd chunks; greedy") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  const auto prompts = load_refs();
+  for (const auto& isa : isas_to_test()) {
+    auto m = load(path, isa);
+    const int64_t V = m->hparams().n_vocab;
+    REQUIRE(V == 4096);
+    double worst_batch = 0, worst_inc = 0, worst_chunk = 0;
+    int greedy = 0;
+    for (const auto& p : prompts) {
+      const Cmp b = compare(p, eval_chunked(m, p, {static_cast<int>(p.ids.size())}), V);
+      const Cmp i = compare(p, eval_chunked(m, p, {1}), V);
+      const Cmp c = compare(p, eval_chunked(m, p, {7, 3, 13, 1, 32, 5}), V);
+      MESSAGE("[" << isa << "] " << p.name << " (" << p.ids.size() << " tokens): max|diff|/spread batch " << b.worst
+                  << ", incremental " << i.worst << ", chunks 7,3,13,1,32,5 " << c.worst);
+      CHECK(b.worst <= 1e-3);
+      CHECK(i.worst <= 1e-3);
+      CHECK(c.worst <= 1e-3);
+      CHECK(b.argmax_miss == 0);
+      CHECK(i.argmax_miss == 0);
+      CHECK(c.argmax_miss == 0);
+      worst_batch = std::max(worst_batch, b.worst);
+      worst_inc = std::max(worst_inc, i.worst);
+      worst_chunk = std::max(worst_chunk, c.worst);
+      greedy += check_greedy(m, p, 1e-3);
+    }
+    MESSAGE("tiny-dsv4 f32 [" << isa << "]: worst max|diff|/spread batch " << worst_batch << ", incremental "
+                               << worst_inc << ", chunked " << worst_chunk << "; greedy tokens matched " << greedy
+                               << "/" << prompts.size() * 32);
+  }
+}
+
+TEST_CASE("tiny-dsv4 perplexity on the validation text (llama-perplexity protocol)") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  const double ref =
+      read_json(model_path("tiny-dsv4/refs-A/summary.json"))["ppl_llama_protocol_c512_16chunks"]["ppl"].get<double>();
+  auto m = load(path, "");
+  std::ifstream in(model_path("validation/val.txt"), std::ios::binary);
+  REQUIRE(in.good());
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const auto toks = m->tokenizer().encode(text, /*add_bos=*/true, /*parse_special=*/false);
+  Session s(m, session_params());
+  PerplexityParams pp;
+  pp.n_ctx = 512;
+  pp.n_chunks = 16;
+  pp.bos = m->tokenizer().bos();
+  const auto r = compute_perplexity(s, toks, pp);
+  MESSAGE("tiny-dsv4 f32: ppl " << r.ppl << " (reference " << ref << "), " << r.n_scored << " tokens");
+  CHECK(r.n_scored == 4080);
+  CHECK(std::fabs(r.ppl / ref - 1.0) <= 0.005);
+}
+
+TEST_CASE("tiny-dsv4 cache: prefix reuse, save/load and context shift give the logits of a fresh evaluation") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  const auto prompts = load_refs();
+  const Prompt& p = *std::max_element(prompts.begin(), prompts.end(),
+                                      [](const Prompt& a, const Prompt& b) { return a.ids.size() < b.ids.size(); });
+  auto m = load(path, "");
+  const int64_t V = m->hparams().n_vocab;
+  const int64_t n = static_cast<int64_t>(p.ids.size());
+  REQUIRE(n > 300);
+  auto fresh = [&](std::span<const int32_t> ids) {
+    Session s(m, session_params());
+    s.eval(ids);
+    return std::vector<float>(s.logits().begin(), s.logits().end());
+  };
+  auto max_diff = [](const std::vector<float>& a, std::span<const float> b) {
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, static_cast<double>(std::fabs(a[i] - b[i])));
+    return d;
+  };
+  SUBCASE("truncate to a point between checkpoints, then continue") {
+    Session s(m, session_params());
+    s.eval(p.ids);
+    for (int64_t cut : {n - 1, int64_t{300}, int64_t{257}, int64_t{100}, int64_t{3}}) {
+      s.truncate(static_cast<int>(cut));
+      CHECK(s.n_past() == cut);
+      s.eval(std::span<const int32_t>(p.ids.data() + cut, static_cast<size_t>(n - cut)));
+      CHECK(max_diff(fresh(p.ids), s.logits()) <= 1e-4);
+    }
+    // eval_with_prefix_reuse of a different continuation after a shared prefix.
+    std::vector<int32_t> other(p.ids.begin(), p.ids.begin() + 280);
+    other.push_back(5);
+    other.push_back(7);
+    s.eval_with_prefix_reuse(other);
+    CHECK(s.n_past() == static_cast<int>(other.size()));
+    CHECK(max_diff(fresh(other), s.logits()) <= 1e-4);
+  }
+  SUBCASE("save after part of the prompt, load into a new session, continue") {
+    const std::string file = latte::test::scratch_dir("v4-session") + "/s.bin";
+    const int64_t half = 201;
+    {
+      Session s(m, session_params());
+      s.eval(std::span<const int32_t>(p.ids.data(), static_cast<size_t>(half)));
+      s.save(file);
+    }
+    Session t(m, session_params());
+    t.load(file);
+    CHECK(t.n_past() == half);
+    t.eval(std::span<const int32_t>(p.ids.data() + half, static_cast<size_t>(n - half)));
+    CHECK(max_diff(fresh(p.ids), t.logits()) <= 1e-4);
+    std::remove(file.c_str());
+  }
+  SUBCASE("context shift re-evaluates the kept tokens") {
+    Session s(m, session_params());
+    s.eval(std::span<const int32_t>(p.ids.data(), 100));
+    s.shift(1, 40);
+    CHECK(s.n_past() == 60);
+    std::vector<int32_t> kept(p.ids.begin(), p.ids.begin() + 1);
+    kept.insert(kept.end(), p.ids.begin() + 41, p.ids.begin() + 100);
+    CHECK(max_diff(fresh(kept), s.logits()) <= 1e-4);
+  }
+  SUBCASE("sizes: window ring, not n_ctx rows") {
+    const V4Hparams& hp = m->v4_hparams();
+    const double per_tok = V4Cache::bytes_per_token(hp, CacheType::F16);
+    // CSA layers 2, 4: (64 + 32) f16 values per 4 tokens; HCA layers 3, 5: 64 per 16 tokens.
+    CHECK(per_tok == doctest::Approx(2 * (64 + 32) * 2 / 4.0 + 2 * 64 * 2 / 16.0));
+    CHECK(V4Cache::fixed_bytes(hp, CacheType::F16) ==
+          static_cast<uint64_t>(6 * 32 * 64 * 2 + 2 * (8 * 256 + 8 * 128) * 4 + 2 * 16 * 128 * 4));
+    Session s(m, session_params(CacheType::F16));
+    s.eval(std::span<const int32_t>(p.ids.data(), 40));
+    CHECK(s.stats().cache_bytes_per_token == static_cast<uint64_t>(per_tok + 0.5));
+  }
+  (void)V;
+}
