@@ -121,8 +121,10 @@ bool keeps_f32(const TensorDesc& t) {
   int64_t big_dims = 0;
   for (int64_t d : t.ne) big_dims += d > 1 ? 1 : 0;
   if (t.ne.size() <= 1 || big_dims <= 1) return true;
+  // deepseek4: mHC mixing matrices (hc_*_fn, output_hc_fn, read as f32 by the forward), the compressors'
+  // in-block position biases (*_ape) stay f32.
   return ends_with(t.name, "_norm.weight") || contains(t.name, "ffn_gate_inp") || contains(t.name, "exp_probs_b") ||
-         !ends_with(t.name, ".weight");
+         contains(t.name, "hc_") || contains(t.name, "_ape.") || !ends_with(t.name, ".weight");
 }
 
 bool use_more_bits(int layer, int n_layer) {
@@ -209,6 +211,8 @@ std::vector<TensorPlan> make_plan(const gguf::File& src, const Target& tg, const
     p.ne = d.ne;
     p.src_type = ti.type;
     p.dst = choose_type(tg, d);
+    // Integer tables (deepseek4's ffn_gate_tid2eid) are copied as they are.
+    if (p.src_type == static_cast<uint32_t>(DType::I32)) p.dst = DType::I32;
     // Already in a type the rules would accept for this tensor? Keep F32/F16/BF16 sources as they are only when
     // the target asks for that very type; quantized sources of the exact wanted type are copied verbatim.
     if (p.src_type != static_cast<uint32_t>(p.dst)) {
