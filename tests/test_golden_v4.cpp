@@ -414,7 +414,7 @@ TEST_CASE("tiny-dsv4 bf16 and quantized files within the shared/models README to
   }
 }
 
-TEST_CASE("tiny-dsv4 cache types: f16 / bf16 / q8_0 cache against the f32 cache (mean KL)") {
+TEST_CASE("tiny-dsv4 cache types: f16 / bf16 / q8_0 / q4_h cache against the f32 cache (mean KL)") {
   const std::string f32 = tiny_v4_path("tiny-dsv4-f32.gguf");
   SKIP_WITHOUT(f32);
   const auto prompts = load_refs();
@@ -424,7 +424,7 @@ TEST_CASE("tiny-dsv4 cache types: f16 / bf16 / q8_0 cache against the f32 cache 
   struct Case {
     CacheType t;
     double kl_max;
-  } cases[] = {{CacheType::F16, 1e-4}, {CacheType::BF16, 1e-3}, {CacheType::Q8_0, 1e-3}};
+  } cases[] = {{CacheType::F16, 1e-4}, {CacheType::BF16, 1e-3}, {CacheType::Q8_0, 1e-3}, {CacheType::Q4_H, 1e-2}};
   for (const auto& c : cases) {
     const Agreement a = agreement(m, prompts, ref, c.t, 1.0);
     MESSAGE("cache " << std::string(cache_type_name(c.t)) << ": mean KL vs f32 cache " << a.mean_kl << ", argmax agreement "
@@ -432,5 +432,27 @@ TEST_CASE("tiny-dsv4 cache types: f16 / bf16 / q8_0 cache against the f32 cache 
                      << V4Cache::bytes_per_token(m->v4_hparams(), c.t));
     CHECK(a.mean_kl <= c.kl_max);
   }
-  CHECK_THROWS_AS(Session(m, session_params(CacheType::Q4_H)), ArgumentError);
+}
+
+TEST_CASE("tiny-dsv4 f32 on 2 threads (parallel attention over tokens and heads) meets the reference") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  const auto prompts = load_refs();
+  const Prompt& p = prompts.back();  // the longest (594 tokens)
+  auto m = load(path, isa_name(select_isa()));
+  const int64_t V = m->hparams().n_vocab;
+  for (int chunk : {static_cast<int>(p.ids.size()), 1, 37}) {
+    SessionParams sp = session_params();
+    sp.n_threads = 2;
+    Session s(m, sp);
+    std::vector<float> got(p.ids.size() * static_cast<size_t>(V));
+    for (size_t off = 0; off < p.ids.size(); off += static_cast<size_t>(chunk)) {
+      const size_t k = std::min<size_t>(static_cast<size_t>(chunk), p.ids.size() - off);
+      s.eval(std::span<const int32_t>(p.ids.data() + off, k), got.data() + off * V);
+    }
+    const Cmp c = compare(p, got, V);
+    MESSAGE("2 threads, chunks of " << chunk << ": worst max|diff|/spread " << c.worst);
+    CHECK(c.worst <= 1e-3);
+    CHECK(c.argmax_miss == 0);
+  }
 }

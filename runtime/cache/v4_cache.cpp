@@ -10,17 +10,18 @@
 namespace latte {
 namespace {
 
+// Encoding of the compressed rows / indexer keys, and of the raw ring.
 DType row_type(CacheType t) {
   switch (t) {
     case CacheType::F32: return DType::F32;
     case CacheType::F16: return DType::F16;
     case CacheType::BF16: return DType::BF16;
     case CacheType::Q8_0: return DType::Q8_0;
-    default: break;
+    case CacheType::Q4_H: return DType::IQ4_NL;
   }
-  throw ArgumentError(std::string("cache type ") + cache_type_name(t) +
-                      " is a deepseek2 latent codec; deepseek4 caches take f32, f16, bf16 or q8_0");
+  throw ArgumentError("unknown cache type");
 }
+DType ring_type(CacheType t) { return t == CacheType::Q4_H ? DType::Q8_0 : row_type(t); }
 
 size_t encoded(const TypeTraits& tt, int64_t n, const char* what) {
   if (n % tt.block_elems != 0)
@@ -49,16 +50,17 @@ uint64_t V4Checkpoint::bytes() const {
 }
 
 V4Cache::V4Cache(const V4Hparams& hp, int64_t n_ctx, CacheType type)
-    : tt_(&type_traits(row_type(type))), type_(type), n_ctx_(n_ctx), W_(hp.window), Dh_(hp.head_dim),
+    : tt_(&type_traits(row_type(type))), ring_(&type_traits(ring_type(type))), type_(type), n_ctx_(n_ctx), W_(hp.window), Dh_(hp.head_dim),
       Di_(hp.idx_dim) {
   if (n_ctx <= 0) throw ArgumentError("context size must be > 0");
+  ring_bytes_ = encoded(*ring_, Dh_, "head");
   raw_bytes_ = encoded(*tt_, Dh_, "head");
   key_bytes_ = Di_ > 0 ? encoded(*tt_, Di_, "indexer key") : 0;
   layers_.resize(static_cast<size_t>(hp.n_layer));
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     Layer& L = layers_[static_cast<size_t>(il)];
     L.ratio = hp.ratio[static_cast<size_t>(il)];
-    L.ring.assign(static_cast<size_t>(W_) * raw_bytes_, 0);
+    L.ring.assign(static_cast<size_t>(W_) * ring_bytes_, 0);
     if (L.ratio > 0) {
       L.cap = n_ctx / L.ratio;
       L.row_data.assign(static_cast<size_t>(L.cap) * raw_bytes_, 0);
@@ -71,12 +73,12 @@ V4Cache::V4Cache(const V4Hparams& hp, int64_t n_ctx, CacheType type)
 
 void V4Cache::write_raw(int64_t il, int64_t pos, const float* kv) {
   Layer& L = layers_[static_cast<size_t>(il)];
-  tt_->quantize_row(kv, L.ring.data() + static_cast<size_t>(pos % W_) * raw_bytes_, Dh_);
+  ring_->quantize_row(kv, L.ring.data() + static_cast<size_t>(pos % W_) * ring_bytes_, Dh_);
 }
 
 void V4Cache::read_raw(int64_t il, int64_t pos, float* dst) const {
   const Layer& L = layers_[static_cast<size_t>(il)];
-  tt_->dequantize_row(L.ring.data() + static_cast<size_t>(pos % W_) * raw_bytes_, dst, Dh_);
+  ring_->dequantize_row(L.ring.data() + static_cast<size_t>(pos % W_) * ring_bytes_, dst, Dh_);
 }
 
 void V4Cache::append_row(int64_t il, const float* row, const float* key) {
@@ -138,7 +140,7 @@ double V4Cache::bytes_per_token(const V4Hparams& hp, CacheType t) {
 }
 
 uint64_t V4Cache::fixed_bytes(const V4Hparams& hp, CacheType t) {
-  const TypeTraits& tt = type_traits(row_type(t));
+  const TypeTraits& tt = type_traits(ring_type(t));
   uint64_t b = 0;
   for (int64_t il = 0; il < hp.n_layer; ++il)
     b += static_cast<uint64_t>(hp.window) * row_bytes(tt, hp.head_dim) +

@@ -3,8 +3,8 @@
 //   compressed rows one Dh row per completed block of m tokens (CSA, HCA), rotated at the block position j·m
 //   indexer keys    one Di row per completed block (CSA)
 //   partial state   f32 C and Z (ape added) of the last 2m (CSA) or m (HCA) tokens, for the compressors
-// Rows are stored in the cache type (f32, f16, bf16 or q8_0, encoded through the type traits); partial state is
-// always f32. Compressed rows and keys are append-only, so a checkpoint (V4Checkpoint) is the ring + partial state
+// Rows are stored in the cache type (f32, f16, bf16 or q8_0, encoded through the type traits; q4_h: compressed
+// rows and indexer keys IQ4_NL (4.5 bits/value), the raw ring q8_0); partial state is always f32. Compressed rows and keys are append-only, so a checkpoint (V4Checkpoint) is the ring + partial state
 // + row counts: restoring one drops the rows appended after it. Not thread-safe for writes; concurrent reads fine.
 #pragma once
 #include <cstddef>
@@ -69,10 +69,11 @@ class V4Cache {
     std::vector<uint8_t> ring, row_data, key_data;
     std::vector<float> state;
   };
-  const TypeTraits* tt_;
+  const TypeTraits* tt_;   // compressed rows and indexer keys
+  const TypeTraits* ring_; // raw ring
   CacheType type_;
   int64_t n_ctx_, W_, Dh_, Di_;
-  size_t raw_bytes_, key_bytes_;  // encoded bytes of one Dh / Di row
+  size_t ring_bytes_, raw_bytes_, key_bytes_;  // encoded bytes of one ring row, compressed row (Dh), key (Di)
   std::vector<Layer> layers_;
 };
 

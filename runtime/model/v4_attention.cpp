@@ -69,40 +69,63 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
   const bool csa = L.kind == V4LayerKind::Csa, comp = L.kind != V4LayerKind::Window;
   const float eps = hp.rms_eps;
 
-  // (1) Projections.
+  // (1) Projections. Decode (n = 1): the products of h (q_a, kv, compressor and indexer projections) in one
+  // parallel region, then those of cq (q_b, indexer q_b) in a second, like deepseek2's gemv_batch groups.
+  const CompressorShape main_cs{m, Dh, csa}, idx_cs{m, hp.idx_dim, true};
+  const int64_t Hi = hp.idx_heads, Di = hp.idx_dim;
+  const int64_t w = main_cs.channels(), iw = idx_cs.channels();
   float* cq = grow(s.cq, n * Rq);
-  ops.matmul(L.attn_q_a, h, D, cq, Rq, n);
-  for (int64_t t = 0; t < n; ++t) rmsnorm(cq + t * Rq, L.attn_q_a_norm, cq + t * Rq, Rq, eps);
   float* q = grow(s.q, n * HD);
-  ops.matmul(L.attn_q_b, cq, Rq, q, HD, n);
   float* kv = grow(s.kv, n * Dh);
-  ops.matmul(L.attn_kv, h, D, kv, Dh, n);
+  float* C = comp ? grow(s.c, n * w) : nullptr;
+  float* Z = comp ? grow(s.z, n * w) : nullptr;
+  float* iC = csa ? grow(s.ic, n * iw) : nullptr;
+  float* iZ = csa ? grow(s.iz, n * iw) : nullptr;
+  float* iq = csa ? grow(s.iq, n * Hi * Di) : nullptr;
+  float* wi = csa ? grow(s.iw, n * Hi) : nullptr;
+  if (n == 1) {
+    s.tasks.clear();
+    s.tasks.push_back({&L.attn_q_a, 0, h, cq});
+    s.tasks.push_back({&L.attn_kv, 0, h, kv});
+    if (comp) {
+      s.tasks.push_back({&L.comp.kv, 0, h, C});
+      s.tasks.push_back({&L.comp.gate, 0, h, Z});
+    }
+    if (csa) {
+      s.tasks.push_back({&L.idx_comp.kv, 0, h, iC});
+      s.tasks.push_back({&L.idx_comp.gate, 0, h, iZ});
+      s.tasks.push_back({&L.idx_proj, 0, h, wi});
+    }
+    ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+    rmsnorm(cq, L.attn_q_a_norm, cq, Rq, eps);
+    s.tasks.clear();
+    s.tasks.push_back({&L.attn_q_b, 0, cq, q});
+    if (csa) s.tasks.push_back({&L.idx_q_b, 0, cq, iq});
+    ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+  } else {
+    ops.matmul(L.attn_q_a, h, D, cq, Rq, n);
+    for (int64_t t = 0; t < n; ++t) rmsnorm(cq + t * Rq, L.attn_q_a_norm, cq + t * Rq, Rq, eps);
+    ops.matmul(L.attn_q_b, cq, Rq, q, HD, n);
+    ops.matmul(L.attn_kv, h, D, kv, Dh, n);
+    if (comp) {
+      ops.matmul(L.comp.kv, h, D, C, w, n);
+      ops.matmul(L.comp.gate, h, D, Z, w, n);
+    }
+    if (csa) {
+      ops.matmul(L.idx_comp.kv, h, D, iC, iw, n);
+      ops.matmul(L.idx_comp.gate, h, D, iZ, iw, n);
+      ops.matmul(L.idx_q_b, cq, Rq, iq, Hi * Di, n);
+      ops.matmul(L.idx_proj, h, D, wi, Hi, n);
+    }
+  }
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t hh = 0; hh < H; ++hh) rmsnorm(q + t * HD + hh * Dh, nullptr, q + t * HD + hh * Dh, Dh, eps);
     rope.apply(q + t * HD + Dh - Dr, H, Dh, pos0 + t);
     rmsnorm(kv + t * Dh, L.attn_kv_norm, kv + t * Dh, Dh, eps);
     rope.apply(kv + t * Dh + Dh - Dr, 1, 0, pos0 + t);
   }
-  const CompressorShape main_cs{m, Dh, csa}, idx_cs{m, hp.idx_dim, true};
-  const int64_t Hi = hp.idx_heads, Di = hp.idx_dim;
   if (comp) {
-    const int64_t w = main_cs.channels();
-    float* C = grow(s.c, n * w);
-    float* Z = grow(s.z, n * w);
-    ops.matmul(L.comp.kv, h, D, C, w, n);
-    ops.matmul(L.comp.gate, h, D, Z, w, n);
-    float* iC = nullptr;
-    float* iZ = nullptr;
     if (csa) {
-      const int64_t iw = idx_cs.channels();
-      iC = grow(s.ic, n * iw);
-      iZ = grow(s.iz, n * iw);
-      ops.matmul(L.idx_comp.kv, h, D, iC, iw, n);
-      ops.matmul(L.idx_comp.gate, h, D, iZ, iw, n);
-      float* iq = grow(s.iq, n * Hi * Di);
-      ops.matmul(L.idx_q_b, cq, Rq, iq, Hi * Di, n);
-      float* wi = grow(s.iw, n * Hi);
-      ops.matmul(L.idx_proj, h, D, wi, Hi, n);
       const float wscale = 1.0f / std::sqrt(static_cast<float>(Hi));
       for (int64_t t = 0; t < n; ++t) {
         rope.apply(iq + t * Hi * Di + Di - Dr, Hi, Di, pos0 + t);
@@ -118,66 +141,84 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
       const int64_t p = pos0 + t;
       const bool done = compressor_push(main_cs, st, L.comp.ape, L.comp.norm, eps, rope, p, C + t * w, Z + t * w, row);
       if (csa) {
-        const int64_t iw = idx_cs.channels();
         compressor_push(idx_cs, ist, L.idx_comp.ape, L.idx_comp.norm, eps, rope, p, iC + t * iw, iZ + t * iw, key);
       }
       if (done) cache.append_row(il, row, csa ? key : nullptr);
     }
   }
 
-  // (3) Attention per token (parallel over tokens; per-thread scratch).
+  // (3) Attention per token: the visible keys (= values) gathered once per token, then every head. Prompt
+  // micro-batches run in parallel over tokens, a decode step over heads.
   float* o = grow(s.o, n * HD);
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
-  auto attend = [&](int64_t t0, int64_t t1, int) {
-    thread_local std::vector<float> keys, sc, tmp, iscores;
-    thread_local std::vector<int32_t> sel;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t p = pos0 + t;
-      // Gather the visible keys (= values): raw window first, then compressed rows.
-      const int64_t r0 = std::max<int64_t>(0, p - W + 1);
-      const int64_t n_raw = p - r0 + 1;
-      sel.clear();
-      if (comp) {
-        const int64_t nv = std::min((p + 1) / m, cache.n_rows(il));
-        if (csa) {
-          indexer_select(hp, cache, il, s.iq.data() + t * Hi * Di, s.iw.data() + t * Hi, nv, sel, iscores, tmp);
-        } else {
-          for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
-        }
+  auto gather = [&](int64_t t, std::vector<float>& keys, std::vector<int32_t>& sel, std::vector<float>& iscores,
+                    std::vector<float>& tmp) {
+    const int64_t p = pos0 + t;
+    const int64_t r0 = std::max<int64_t>(0, p - W + 1);
+    const int64_t n_raw = p - r0 + 1;
+    sel.clear();
+    if (comp) {
+      const int64_t nv = std::min((p + 1) / m, cache.n_rows(il));
+      if (csa) indexer_select(hp, cache, il, iq + t * Hi * Di, wi + t * Hi, nv, sel, iscores, tmp);
+      else
+        for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
+    }
+    const int64_t n_keys = n_raw + static_cast<int64_t>(sel.size());
+    keys.resize(static_cast<size_t>(n_keys * Dh));
+    for (int64_t r = r0; r <= p; ++r) {
+      float* dst = keys.data() + (r - r0) * Dh;
+      if (r >= pos0) std::memcpy(dst, kv + (r - pos0) * Dh, static_cast<size_t>(Dh) * sizeof(float));
+      else cache.read_raw(il, r, dst);
+    }
+    for (size_t i = 0; i < sel.size(); ++i)
+      cache.read_row(il, sel[i], keys.data() + (n_raw + static_cast<int64_t>(i)) * Dh);
+    return n_keys;
+  };
+  // Heads [h0, h1) of token t over n_keys gathered keys: sink softmax, Σ p·v, inverse RoPE at the query position.
+  auto heads = [&](int64_t t, const float* keys, int64_t n_keys, int64_t h0, int64_t h1) {
+    thread_local std::vector<float> sc;
+    sc.resize(static_cast<size_t>(n_keys));
+    std::vector<float> cs(static_cast<size_t>(Dr));
+    rope.cos_sin(-(pos0 + t), cs.data());
+    for (int64_t hh = h0; hh < h1; ++hh) {
+      const float* qh = q + t * HD + hh * Dh;
+      const float sink = L.attn_sinks[hh];
+      float mx = sink;
+      for (int64_t k = 0; k < n_keys; ++k) {
+        sc[static_cast<size_t>(k)] = ops.dot(Dh, qh, keys + k * Dh) * scale;
+        mx = std::max(mx, sc[static_cast<size_t>(k)]);
       }
-      const int64_t n_keys = n_raw + static_cast<int64_t>(sel.size());
-      keys.resize(static_cast<size_t>(n_keys * Dh));
-      for (int64_t r = r0; r <= p; ++r) {
-        float* dst = keys.data() + (r - r0) * Dh;
-        if (r >= pos0) std::memcpy(dst, kv + (r - pos0) * Dh, static_cast<size_t>(Dh) * sizeof(float));
-        else cache.read_raw(il, r, dst);
+      float sum = std::exp(sink - mx);
+      for (int64_t k = 0; k < n_keys; ++k) {
+        sc[static_cast<size_t>(k)] = std::exp(sc[static_cast<size_t>(k)] - mx);
+        sum += sc[static_cast<size_t>(k)];
       }
-      for (size_t i = 0; i < sel.size(); ++i) cache.read_row(il, sel[i], keys.data() + (n_raw + static_cast<int64_t>(i)) * Dh);
-      sc.resize(static_cast<size_t>(n_keys));
-      for (int64_t hh = 0; hh < H; ++hh) {
-        const float* qh = q + t * HD + hh * Dh;
-        const float sink = L.attn_sinks[hh];
-        float mx = sink;
-        for (int64_t k = 0; k < n_keys; ++k) {
-          sc[static_cast<size_t>(k)] = ops.dot(Dh, qh, keys.data() + k * Dh) * scale;
-          mx = std::max(mx, sc[static_cast<size_t>(k)]);
-        }
-        float sum = std::exp(sink - mx);
-        for (int64_t k = 0; k < n_keys; ++k) {
-          sc[static_cast<size_t>(k)] = std::exp(sc[static_cast<size_t>(k)] - mx);
-          sum += sc[static_cast<size_t>(k)];
-        }
-        float* oh = o + t * HD + hh * Dh;
-        std::fill(oh, oh + Dh, 0.0f);
-        for (int64_t k = 0; k < n_keys; ++k) ops.axpy(Dh, sc[static_cast<size_t>(k)] / sum, keys.data() + k * Dh, oh);
-      }
-      // Inverse RoPE at the query position on each head's rotated slice.
-      rope.apply(o + t * HD + Dh - Dr, H, Dh, -p);
+      float* oh = o + t * HD + hh * Dh;
+      std::fill(oh, oh + Dh, 0.0f);
+      for (int64_t k = 0; k < n_keys; ++k) ops.axpy(Dh, sc[static_cast<size_t>(k)] / sum, keys + k * Dh, oh);
+      rope.rotate(oh + Dh - Dr, cs.data());
     }
   };
   const ThreadPool& pool = ops.pool();
-  if (pool.size() > 1 && n > 1) pool.parallel_for(n, attend);
-  else attend(0, n, 0);
+  if (n == 1) {
+    std::vector<int32_t> sel;
+    std::vector<float> iscores, tmp;
+    std::vector<float>& keys = s.keys;
+    const int64_t n_keys = gather(0, keys, sel, iscores, tmp);
+    if (pool.size() > 1) pool.parallel_for(H, [&](int64_t h0, int64_t h1, int) { heads(0, keys.data(), n_keys, h0, h1); });
+    else heads(0, keys.data(), n_keys, 0, H);
+  } else {
+    auto run = [&](int64_t t0, int64_t t1, int) {
+      thread_local std::vector<float> keys, iscores, tmp;
+      thread_local std::vector<int32_t> sel;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n_keys = gather(t, keys, sel, iscores, tmp);
+        heads(t, keys.data(), n_keys, 0, H);
+      }
+    };
+    if (pool.size() > 1) pool.parallel_for(n, run);
+    else run(0, n, 0);
+  }
 
   // (4) The batch's raw rows into the ring (only the last W matter).
   for (int64_t t = std::max<int64_t>(0, n - W); t < n; ++t) cache.write_raw(il, pos0 + t, kv + t * Dh);
@@ -185,8 +226,18 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
   // Grouped output: u_g = W_a[g] · (heads of group g), then attn_output_b.
   float* u = grow(s.u, n * G * Ro);
   const int64_t gin = HD / G;
-  for (int64_t g = 0; g < G; ++g)
-    ops.matmul(L.attn_output_a.rows(g * Ro, Ro), o + g * gin, HD, u + g * Ro, G * Ro, n);
+  if (n == 1) {
+    s.groups.resize(static_cast<size_t>(G));
+    s.tasks.clear();
+    for (int64_t g = 0; g < G; ++g) {
+      s.groups[static_cast<size_t>(g)] = L.attn_output_a.rows(g * Ro, Ro);
+      s.tasks.push_back({&s.groups[static_cast<size_t>(g)], 0, o + g * gin, u + g * Ro});
+    }
+    ops.gemv_batch(s.tasks.data(), G);
+  } else {
+    for (int64_t g = 0; g < G; ++g)
+      ops.matmul(L.attn_output_a.rows(g * Ro, Ro), o + g * gin, HD, u + g * Ro, G * Ro, n);
+  }
   ops.matmul(L.attn_output_b, u, G * Ro, out, D, n);
 }
 

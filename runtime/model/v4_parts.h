@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/compute/ops.h"
 #include "runtime/model/rope.h"
 #include "runtime/model/v4_hparams.h"
 #include "runtime/model/v4_weights.h"
@@ -40,7 +41,9 @@ bool compressor_push(const CompressorShape& cs, float* state, const float* ape, 
 
 // ---- attention (§4, §5.4) ----
 struct V4AttnScratch {
-  std::vector<float> cq, q, kv, c, z, ic, iz, iq, iw, o, u, row, key;
+  std::vector<float> cq, q, kv, c, z, ic, iz, iq, iw, o, u, row, key, keys;
+  std::vector<GemvTask> tasks;   // decode: the products that share an input, in one region
+  std::vector<TensorView> groups;  // [G] row blocks of attn_output_a
 };
 // out [n][D] = attention of the attn-normed inputs h [n][D] at positions pos0.. of layer il; appends the layer's
 // completed compressed rows / indexer keys and the raw rows to `cache`.

@@ -11,7 +11,9 @@
 #include "runtime/model/model.h"
 
 namespace latte {
-enum class CacheType { F32, F16, BF16, Q8_0, Q4_H };  // Q4_H: Hadamard-rotated 4-bit c_kv (see latent_cache.h)
+// Q4_H: deepseek2: Hadamard-rotated 4-bit c_kv (see latent_cache.h); deepseek4: IQ4_NL compressed rows and
+// indexer keys + q8_0 window ring (see v4_cache.h).
+enum class CacheType { F32, F16, BF16, Q8_0, Q4_H };
 const char* cache_type_name(CacheType t);
 bool parse_cache_type(const std::string& s, CacheType& out);
 
