@@ -3,22 +3,14 @@
 #include "runtime/text/chat_format.h"
 
 #include "formats/error.h"
+#include "runtime/text/deepseek_markers.h"
 #include "runtime/text/tokenizer.h"
 
 namespace latte {
 
 namespace {
 
-// Marker texts (U+FF5C FULLWIDTH VERTICAL LINE, U+2581 LOWER ONE EIGHTH BLOCK).
-constexpr std::string_view kUser = "<\xEF\xBD\x9CUser\xEF\xBD\x9C>";
-constexpr std::string_view kAssistant = "<\xEF\xBD\x9C" "Assistant\xEF\xBD\x9C>";
-constexpr std::string_view kToolOutputsBegin = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "begin\xEF\xBD\x9C>";
-constexpr std::string_view kToolOutputsEnd = "<\xEF\xBD\x9Ctool\xE2\x96\x81outputs\xE2\x96\x81" "end\xEF\xBD\x9C>";
-constexpr std::string_view kToolOutputBegin = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "begin\xEF\xBD\x9C>";
-constexpr std::string_view kToolOutputEnd = "<\xEF\xBD\x9Ctool\xE2\x96\x81output\xE2\x96\x81" "end\xEF\xBD\x9C>";
-constexpr std::string_view kEndOfSentence = "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>";
-constexpr std::string_view kThinkOpen = "<think>";
-constexpr std::string_view kThinkClose = "</think>";
+using namespace markers;
 
 bool contains(std::string_view hay, std::string_view needle) { return hay.find(needle) != std::string_view::npos; }
 
@@ -36,10 +28,43 @@ size_t partial_tag_suffix(std::string_view s, std::string_view tag) {
                       "'");
 }
 
+// The "## Tools" block (DeepSeek-V3.1's wording, V3's call syntax) appended to the system text.
+std::string tools_block(const std::vector<ToolSpec>& tools) {
+  std::string t = "## Tools\nYou have access to the following tools:\n";
+  for (const auto& tool : tools) {
+    t += "\n### ";
+    t += tool.name;
+    if (!tool.description.empty()) {
+      t += "\nDescription: ";
+      t += tool.description;
+    }
+    t += "\n\nParameters: ";
+    t += tool.parameters.empty() ? std::string("{}") : tool.parameters;
+    t += "\n";
+  }
+  t += "\nIMPORTANT: ALWAYS adhere to this exact format for tool use:\n";
+  t += kToolCallsBegin;
+  t += kToolCallBegin;
+  t += "function";
+  t += kToolSep;
+  t += "tool_call_name\n```json\ntool_call_arguments\n```";
+  t += kToolCallEnd;
+  t += "{{additional_tool_calls}}";
+  t += kToolCallsEnd;
+  t += "\n\nWhere:\n\n- `tool_call_name` must be an exact match to one of the available tools\n"
+       "- `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters Schema\n"
+       "- For multiple tool calls, separate them by a newline\n";
+  return t;
+}
+
+[[noreturn]] void no_tools(ChatFormat f) {
+  throw ArgumentError(std::string("chat format ") + chat_format_name(f) + " has no tool-call syntax");
+}
+
 // V3 and R1 share the official template's structure; R1 cuts assistant content to the text after the last
 // </think> and opens <think> in the generation prompt.
 std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs, bool add_gen,
-                             std::string_view bos, std::string_view eos) {
+                             std::string_view bos, std::string_view eos, const std::vector<ToolSpec>& tools) {
   const bool r1 = f == ChatFormat::DeepSeekR1;
   std::string out(bos);
   bool first_sp = true;
@@ -49,6 +74,10 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
     out += m.content;
     first_sp = false;
   }
+  if (!tools.empty()) {
+    if (!first_sp) out += "\n\n";
+    out += tools_block(tools);
+  }
   bool is_tool = false, is_output_first = true;
   for (const auto& m : msgs) {
     if (m.role == "system") continue;
@@ -57,21 +86,20 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
       out += kUser;
       out += m.content;
     } else if (m.role == "assistant") {
+      std::string_view content = m.content;
       if (is_tool) {
         out += kToolOutputsEnd;
-        out += m.content;
-        out += eos;
-        is_tool = false;
       } else {
-        std::string_view content = m.content;
         if (r1) {
           size_t p = content.rfind(kThinkClose);
           if (p != std::string_view::npos) content = content.substr(p + kThinkClose.size());
         }
         out += kAssistant;
-        out += content;
-        out += eos;
       }
+      out += content;
+      if (!m.tool_calls.empty()) out += render_tool_calls(f, m.tool_calls);
+      out += eos;
+      is_tool = false;
     } else if (m.role == "tool") {
       is_tool = true;
       if (is_output_first) {
@@ -107,6 +135,7 @@ std::string render_v2(const std::vector<ChatMessage>& msgs, bool add_gen, std::s
       out += m.content;
       out += "\n\n";
     } else if (m.role == "assistant") {
+      if (!m.tool_calls.empty()) no_tools(ChatFormat::DeepSeekV2);
       out += "Assistant: ";
       out += m.content;
       out += eos;
@@ -153,20 +182,63 @@ ChatFormat detect_chat_format(std::string_view t) {
 }
 
 std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                        std::string_view bos_text, std::string_view eos_text) {
+                        std::string_view bos_text, std::string_view eos_text, const std::vector<ToolSpec>& tools) {
+  if (!tools.empty() && !chat_format_has_tools(f)) no_tools(f);
   if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_generation_prompt, bos_text, eos_text);
-  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text);
+  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text, tools);
 }
 
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
-                                        bool add_generation_prompt) {
+                                        bool add_generation_prompt, const std::vector<ToolSpec>& tools) {
   std::string bos = tok.bos() >= 0 ? tok.text(tok.bos()) : std::string();
   std::string eos = tok.eos() >= 0 ? tok.text(tok.eos()) : std::string(kEndOfSentence);
-  return tok.encode(render_chat(f, messages, add_generation_prompt, bos, eos), /*add_bos=*/false,
+  return tok.encode(render_chat(f, messages, add_generation_prompt, bos, eos, tools), /*add_bos=*/false,
                     /*parse_special=*/true);
 }
 
 bool chat_format_opens_think(ChatFormat f) { return f == ChatFormat::DeepSeekR1; }
+
+bool chat_format_has_tools(ChatFormat f) { return f == ChatFormat::DeepSeekV3 || f == ChatFormat::DeepSeekR1; }
+
+std::string render_tool_calls(ChatFormat f, const std::vector<ToolCall>& calls) {
+  if (!chat_format_has_tools(f)) no_tools(f);
+  std::string out(kToolCallsBegin);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    if (i) out += "\n";
+    out += kToolCallBegin;
+    out += "function";
+    out += kToolSep;
+    out += calls[i].name;
+    out += "\n```json\n";
+    out += calls[i].arguments;
+    out += "\n```";
+    out += kToolCallEnd;
+  }
+  out += kToolCallsEnd;
+  return out;
+}
+
+std::string tool_call_prefix(ChatFormat f, std::string_view name, bool close_think) {
+  if (!chat_format_has_tools(f)) no_tools(f);
+  std::string out = close_think ? "</think>\n\n" : "";
+  out += kToolCallsBegin;
+  out += kToolCallBegin;
+  out += "function";
+  out += kToolSep;
+  if (!name.empty()) {
+    out += name;
+    out += "\n```json\n";
+  }
+  return out;
+}
+
+std::string tool_call_suffix(ChatFormat f) {
+  if (!chat_format_has_tools(f)) no_tools(f);
+  std::string out = "\n```";
+  out += kToolCallEnd;
+  out += kToolCallsEnd;
+  return out;
+}
 
 // ---- ReasoningSplitter ----
 

@@ -1,6 +1,7 @@
 // DeepSeek chat formats (GGUF_DEEPSEEK.md §E.8): render a conversation exactly as the official Jinja templates do
-// (V2 / V2-Lite Chat, V3 / V3-0324, R1), detect the format from `tokenizer.chat_template`, and split streamed
-// model output into reasoning (between <think> and </think>) and content.
+// (V2 / V2-Lite Chat, V3 / V3-0324, R1), including assistant tool calls and tool results in the models' own tool
+// syntax, detect the format from `tokenizer.chat_template`, and split streamed model output into reasoning
+// (between <think> and </think>) and content. Parsing tool calls back out of the output: tool_calls.h.
 // Thread-safety: the free functions are pure; a ReasoningSplitter is one stream's state (one thread at a time).
 #pragma once
 #include <cstdint>
@@ -12,9 +13,25 @@ namespace latte {
 
 class Tokenizer;
 
+// One function call of an assistant message (OpenAI's tool_calls[i].function).
+struct ToolCall {
+  std::string id;         // client-visible id ("call_..."); the DeepSeek formats do not render it
+  std::string name;
+  std::string arguments;  // JSON text, rendered verbatim
+};
+
+// A tool the model may call (OpenAI's tools[i].function).
+struct ToolSpec {
+  std::string name;
+  std::string description;  // "" = none
+  std::string parameters;   // JSON Schema text, compact; "" = none
+};
+
 struct ChatMessage {
   std::string role;     // "system", "user", "assistant", "tool" (V3/R1 only)
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant only (V3/R1); rendered after the content
+  std::string tool_call_id;          // tool only; not rendered (results are matched by order)
 };
 
 enum class ChatFormat { DeepSeekV2, DeepSeekV3, DeepSeekR1 };
@@ -27,14 +44,32 @@ ChatFormat detect_chat_format(std::string_view chat_template);
 
 // Renders `messages` as prompt text: BOS text first, role markers as their token text. With
 // add_generation_prompt the text ends with the assistant opener (R1: "<｜Assistant｜><think>\n").
-// ArgumentError for a role the format does not know.
+// `tools` (V3/R1) are described in a "## Tools" block after the system text (the official V3/R1 templates render no
+// tool list; Latte's block follows DeepSeek-V3.1's wording in the V3 call syntax). Assistant tool calls are always
+// closed with <｜tool▁calls▁end｜><｜end▁of▁sentence｜> (the official template omits that after a single call; the
+// models themselves emit it), and an assistant turn after tool results opens with <｜tool▁outputs▁end｜> (what the
+// generation prompt after tool results ends with), so a rendered history is a prefix of the next turn's prompt.
+// ArgumentError for a role the format does not know, or tools / tool calls in a format without tool syntax (V2).
 std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                        std::string_view bos_text, std::string_view eos_text);
+                        std::string_view bos_text, std::string_view eos_text,
+                        const std::vector<ToolSpec>& tools = {});
 // render_chat with the tokenizer's BOS/EOS texts, tokenized with parse_special = true and no extra BOS.
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
-                                        bool add_generation_prompt);
+                                        bool add_generation_prompt, const std::vector<ToolSpec>& tools = {});
 // True when the format's generation prompt already opens a <think> block (R1).
 bool chat_format_opens_think(ChatFormat f);
+// True when the format has a tool-call syntax (V3, R1).
+bool chat_format_has_tools(ChatFormat f);
+// The text that forces a tool call when appended to a generation prompt: the block and call openers, the type and
+// separator, and, when `name` is not empty, the name and the opening of the arguments fence ("\n```json\n"), so
+// that the model continues with the arguments JSON. `close_think`: the prompt ends inside an opened <think> (R1's
+// generation prompt), which is closed first with an empty reasoning block.
+std::string tool_call_prefix(ChatFormat f, std::string_view name, bool close_think);
+// The text between a call's arguments and the end of the block when exactly one call is made:
+// "\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>" (V3/R1).
+std::string tool_call_suffix(ChatFormat f);
+// Renders calls as the model writes them (block opener to block closer, no end-of-sentence).
+std::string render_tool_calls(ChatFormat f, const std::vector<ToolCall>& calls);
 
 // Streaming splitter of generated text into reasoning and content. Text between <think> and </think> is
 // reasoning; everything else is content. A <think> is recognised only before any content (leading whitespace

@@ -1,0 +1,61 @@
+// Tool calls in generated text: a streaming parser that turns the model's own tool-call markup back into calls
+// (name + JSON arguments) and passes everything else through as content.
+//   DeepSeek-V3 / R1 (GGUF_DEEPSEEK.md §E.8):
+//     <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>
+//     ["\n"<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>]... <｜tool▁calls▁end｜>
+// A call is reported only once it is complete and valid (known name, arguments a JSON object); a block that is
+// malformed (unknown name, arguments that are not JSON, text where a call should start, unterminated at the end of
+// the stream) comes back verbatim as content, from the first byte that could not be turned into a call.
+// Markers are recognised across piece boundaries (a possible partial marker is held back).
+// Thread-safety: one parser is one stream's state (one thread at a time).
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runtime/text/chat_format.h"
+
+namespace latte {
+
+struct ParsedToolCall {
+  std::string name;
+  std::string arguments;                        // the JSON object text as generated (outer whitespace trimmed)
+  std::vector<std::string> argument_fragments;  // `arguments` cut where the pieces fed to the parser were cut
+};
+
+class ToolCallParser {
+ public:
+  // `names`: the tools the request offered (a call to another name is malformed); empty = any name.
+  // `primed`: text the prompt already holds that the generated text continues (tool_call_prefix), parsed as if it
+  // had been generated (so a forced call is parsed like any other). ArgumentError for a format without tool syntax.
+  ToolCallParser(ChatFormat f, std::vector<std::string> names, std::string_view primed = {});
+
+  // What one push releases, in stream order: plain text and completed calls.
+  struct Segment {
+    bool is_call = false;
+    std::string content;  // !is_call: plain text (adjacent text is merged into one segment)
+    ParsedToolCall call;  // is_call
+  };
+  using Output = std::vector<Segment>;
+  Output push(std::string_view piece);
+  Output flush();  // end of stream: releases held-back text; an unfinished call comes back as content
+  int n_calls() const { return n_calls_; }
+
+ private:
+  enum class State { Text, Block, Call };
+  void step(Output& out);
+  void finish_call(Output& out);
+  void malformed(Output& out);
+
+  ChatFormat format_;
+  std::vector<std::string> names_;
+  State state_ = State::Text;
+  std::string buf_;          // unconsumed input
+  std::string raw_;          // verbatim text of the unfinished block part (since the block start or last call)
+  std::string body_;         // the current call's text between its markers
+  std::vector<size_t> cuts_; // offsets in body_ where fed pieces ended
+  int n_calls_ = 0;
+  int block_calls_ = 0;      // calls completed in the current block
+};
+
+}  // namespace latte
