@@ -1,5 +1,9 @@
 // `latte serve`: an OpenAI-compatible local HTTP server (cpp-httplib + nlohmann-json).
-// Endpoints: POST /v1/chat/completions (SSE stream or not), POST /v1/completions, GET /v1/models, GET /health.
+// Endpoints: POST /v1/chat/completions (SSE stream or not; tools), POST /v1/completions, GET /v1/models,
+// GET /health, GET / (the chat page, server_page.h).
+// Tool calls: tools are described in the prompt and the model's own tool-call markup is parsed back into
+// OpenAI tool_calls (runtime/text/tool_calls.h); tool_choice "required" / a named function appends the call
+// opener to the prompt (the model then writes the name / the arguments).
 // Built on the public C API (include/latte.h): one latte_model shared by --parallel sessions; a request waits for
 // a free session and gets the one whose cache shares the longest prefix with its prompt (server_pool.h).
 // Request validation and response shapes live in server_protocol.{h,cpp} (runtime-free, fuzzable).
@@ -21,11 +25,14 @@
 #include <httplib.h>
 
 #include "cli/command.h"
+#include "cli/server_page.h"
 #include "cli/server_pool.h"
 #include "cli/server_protocol.h"
 #include "latte.h"
 #include "formats/error.h"
 #include "runtime/compute/threads.h"
+#include "runtime/text/chat_format.h"
+#include "runtime/text/tool_calls.h"
 
 namespace latte::cli {
 namespace {
@@ -89,6 +96,11 @@ struct Job {
   std::vector<int32_t> prompt;
   server::SamplingOptions sampling;
   server::ResponseMeta meta;
+  // Tool calls (chat only): parse the model's tool-call markup in the content.
+  bool tools = false;
+  ChatFormat format = ChatFormat::DeepSeekV3;
+  std::vector<std::string> tool_names;
+  std::string forced;  // tool-call opener appended to the prompt (tool_choice required / named); "" = none
 };
 
 // Accumulates or streams one generation; the piece callback's user data.
@@ -96,23 +108,54 @@ struct Sink {
   const Job* job = nullptr;
   std::function<bool(const std::string&)> write;  // streaming: false when the client is gone
   std::string content, reasoning;
+  std::unique_ptr<ToolCallParser> parser;  // job->tools
+  std::vector<server::ToolCallOut> calls;
   bool client_gone = false;
   const std::atomic<bool>* stopping = nullptr;
+
+  void send(const json& chunk) {
+    if (write && !client_gone && !write(server::sse_event(chunk))) client_gone = true;
+  }
+  void content_piece(const std::string& piece) {
+    content += piece;
+    if (write)
+      send(job->chat ? server::chat_chunk(job->meta, std::nullopt, piece, std::nullopt, std::nullopt, std::nullopt)
+                     : server::text_chunk(job->meta, piece, std::nullopt, std::nullopt));
+  }
+  // Content through the tool-call parser: text as content deltas, each completed call as its id + name delta
+  // followed by its argument fragments (OpenAI's delta.tool_calls stream).
+  void segments(const ToolCallParser::Output& out) {
+    for (const auto& seg : out) {
+      if (!seg.is_call) {
+        content_piece(seg.content);
+        continue;
+      }
+      server::ToolCallOut c{server::new_response_id("call_"), seg.call.name, seg.call.arguments};
+      int index = int(calls.size());
+      calls.push_back(c);
+      if (!write) continue;
+      send(server::tool_call_chunk(job->meta, index, c.id, c.name, ""));
+      for (const auto& frag : seg.call.argument_fragments) send(server::tool_call_chunk(job->meta, index, "", "", frag));
+    }
+  }
+  // End of generation: close a forced call whose arguments ended at an end-of-generation, release held text.
+  void finish(bool eog) {
+    if (!parser) return;
+    if (eog && !job->forced.empty() && parser->in_call()) segments(parser->push(tool_call_suffix(job->format)));
+    segments(parser->flush());
+  }
 };
 
 bool on_piece(const char* text, size_t len, latte_piece_kind kind, void* ud) {
   auto* s = static_cast<Sink*>(ud);
   std::string piece(text, len);
-  bool reasoning = kind == LATTE_PIECE_REASONING;
-  (reasoning ? s->reasoning : s->content) += piece;
-  if (s->write) {
-    json chunk = s->job->chat
-                     ? server::chat_chunk(s->job->meta, std::nullopt,
-                                          reasoning ? std::nullopt : std::optional<std::string>(piece),
-                                          reasoning ? std::optional<std::string>(piece) : std::nullopt,
-                                          std::nullopt, std::nullopt)
-                     : server::text_chunk(s->job->meta, piece, std::nullopt, std::nullopt);
-    if (!s->write(server::sse_event(chunk))) s->client_gone = true;
+  if (kind == LATTE_PIECE_REASONING) {
+    s->reasoning += piece;
+    if (s->write) s->send(server::chat_chunk(s->job->meta, std::nullopt, std::nullopt, piece, std::nullopt, std::nullopt));
+  } else if (s->parser) {
+    s->segments(s->parser->push(piece));
+  } else {
+    s->content_piece(piece);
   }
   return !s->client_gone && !s->stopping->load(std::memory_order_relaxed);
 }
@@ -135,10 +178,11 @@ class Server {
       sessions_.emplace_back(s);
     }
     // Fail at startup, not per request, on an unknown --chat-format or an unrecognised chat template.
-    latte_chat_message probe{"user", "hi"};
-    size_t probe_len = 0;
-    latte_status cs = latte_chat_format(model_.get(), &probe, 1, chat_format(), true, nullptr, 0, &probe_len);
-    if (cs != LATTE_ERR_BUFFER_TOO_SMALL) check(cs);
+    const char* fmt = latte_chat_format_name(model_.get(), chat_format());
+    if (!fmt) throw UnsupportedError(latte_last_error());
+    format_ = chat_format_from_name(fmt);
+    bos_text_ = token_text(latte_model_bos(model_.get()));
+    eos_text_ = token_text(latte_model_eos(model_.get()));
     n_ctx_ = latte_session_n_ctx(sessions_[0].get());
     n_vocab_ = latte_model_n_vocab(model_.get());
     pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
@@ -184,6 +228,9 @@ class Server {
       return httplib::Server::HandlerResponse::Handled;
     }));
 
+    http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(server::kChatPage.data(), server::kChatPage.size(), "text/html; charset=utf-8");
+    });
     http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       json j = {{"status", "ok"}, {"slots_total", pool_->size()}, {"slots_busy", pool_->n_busy()}};
       res.set_content(j.dump(), "application/json");
@@ -219,6 +266,59 @@ class Server {
  private:
   const char* chat_format() const { return opt_.chat_format.empty() ? nullptr : opt_.chat_format.c_str(); }
 
+  std::string token_text(int32_t id) const {
+    if (id < 0) return {};
+    char buf[256];
+    size_t n = 0;
+    check(latte_detokenize(model_.get(), &id, 1, /*render_special=*/true, buf, sizeof buf, &n));
+    return std::string(buf, n);
+  }
+
+  // The chat prompt of a request: messages (with tool calls and results) and tools in the model's format, plus
+  // the forced call opener for tool_choice required / named. Fills job's tool fields; false + err on a 4xx.
+  bool chat_prompt(const server::ChatRequest& r, Job& job, std::string& text, server::RequestError& err) const {
+    std::vector<ChatMessage> msgs;
+    for (const auto& m : r.messages) {
+      ChatMessage c{m.role, m.content};
+      for (const auto& t : m.tool_calls) c.tool_calls.push_back({t.id, t.name, t.arguments});
+      c.tool_call_id = m.tool_call_id;
+      msgs.push_back(std::move(c));
+    }
+    std::vector<ToolSpec> tools;
+    const bool use_tools = !r.tools.empty() && r.tool_choice != server::ToolChoice::None;
+    if (use_tools) {
+      for (const auto& t : r.tools)
+        tools.push_back({t.name, t.description,
+                         t.parameters.is_null() ? std::string() : t.parameters.dump(-1, ' ', false,
+                                                                                     json::error_handler_t::replace)});
+      if (!chat_format_has_tools(format_)) {
+        err = server::RequestError{400, std::string("this model's chat format (") + chat_format_name(format_) +
+                                            ") has no tool-call syntax", "invalid_request_error", "tools", ""};
+        return false;
+      }
+    }
+    try {
+      text = render_chat(format_, msgs, true, bos_text_, eos_text_, tools);
+    } catch (const Error& e) {
+      err = server::RequestError{400, e.what(), "invalid_request_error", "messages", ""};
+      return false;
+    }
+    job.format = format_;
+    if (!use_tools) return true;
+    job.tools = true;
+    for (const auto& t : r.tools) job.tool_names.push_back(t.name);
+    if (r.tool_choice == server::ToolChoice::Required || r.tool_choice == server::ToolChoice::Named) {
+      std::string name = r.tool_choice == server::ToolChoice::Named ? r.tool_name
+                         : r.tools.size() == 1                      ? r.tools[0].name
+                                                                    : std::string();
+      // The generation prompt after tool results opens no assistant turn (and so no <think>).
+      bool close_think = chat_format_opens_think(format_) && r.messages.back().role != "tool";
+      job.forced = tool_call_prefix(format_, name, close_think);
+      text += job.forced;
+    }
+    return true;
+  }
+
   static std::string file_stem(const std::string& path) {
     size_t slash = path.find_last_of('/');
     std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -248,13 +348,12 @@ class Server {
         err = r.error;
         return false;
       }
-      std::vector<latte_chat_message> msgs;
-      for (const auto& m : r.value->messages) msgs.push_back({m.role.c_str(), m.content.c_str()});
-      st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), chat_format(), true, nullptr, 0, &n);
+      std::string text;
+      if (!chat_prompt(*r.value, job, text, err)) return false;
+      st = latte_tokenize(model_.get(), text.data(), text.size(), false, true, nullptr, 0, &n);
       if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
         ids.resize(n);
-        st = latte_chat_tokenize(model_.get(), msgs.data(), msgs.size(), chat_format(), true, ids.data(),
-                                 ids.size(), &n);
+        st = latte_tokenize(model_.get(), text.data(), text.size(), false, true, ids.data(), ids.size(), &n);
       }
       job.sampling = r.value->sampling;
     } else {
@@ -327,14 +426,16 @@ class Server {
     gp.user_data = &sink;
     sink.job = &job;
     sink.stopping = &stopping_;
+    if (job.tools) sink.parser = std::make_unique<ToolCallParser>(job.format, job.tool_names, job.forced);
     latte_status st = latte_generate(s, job.prompt.data(), job.prompt.size(), &gp, &result);
     if (st != LATTE_OK) latte_session_truncate(s, 0);  // unknown cache state after a failure: start clean
+    else if (!sink.client_gone) sink.finish(result.reason == LATTE_STOP_EOG);
     return st;
   }
 
-  static server::Finish finish_of(const latte_generate_result& r) {
-    return (r.reason == LATTE_STOP_MAX_TOKENS || r.reason == LATTE_STOP_CONTEXT_FULL) ? server::Finish::Length
-                                                                                       : server::Finish::Stop;
+  static server::Finish finish_of(const latte_generate_result& r, const Sink& sink) {
+    if (r.reason == LATTE_STOP_MAX_TOKENS || r.reason == LATTE_STOP_CONTEXT_FULL) return server::Finish::Length;
+    return sink.calls.empty() ? server::Finish::Stop : server::Finish::ToolCalls;
   }
 
   void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
@@ -353,8 +454,9 @@ class Server {
         return;
       }
       server::Usage u{r.n_prompt, r.n_generated};
-      json out = chat ? server::chat_completion(job->meta, sink.content, sink.reasoning, finish_of(r), u)
-                      : server::text_completion(job->meta, sink.content, finish_of(r), u);
+      json out = chat ? server::chat_completion(job->meta, sink.content, sink.reasoning, finish_of(r, sink), u,
+                                                sink.calls)
+                      : server::text_completion(job->meta, sink.content, finish_of(r, sink), u);
       res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
       return;
     }
@@ -380,8 +482,8 @@ class Server {
         sink.write(server::sse_event(server::error_body(error_from_status(st, latte_last_error()))));
       } else {
         server::Usage u{r.n_prompt, r.n_generated};
-        json last = j.chat ? server::chat_chunk(j.meta, std::nullopt, std::nullopt, std::nullopt, finish_of(r), u)
-                           : server::text_chunk(j.meta, "", finish_of(r), u);
+        json last = j.chat ? server::chat_chunk(j.meta, std::nullopt, std::nullopt, std::nullopt, finish_of(r, sink), u)
+                           : server::text_chunk(j.meta, "", finish_of(r, sink), u);
         sink.write(server::sse_event(last));
         if (j.sampling.include_usage)
           sink.write(server::sse_event(
@@ -398,6 +500,8 @@ class Server {
   std::vector<SessionPtr> sessions_;
   std::unique_ptr<server::SlotPool> pool_;
   server::ServedModel served_;
+  ChatFormat format_ = ChatFormat::DeepSeekV3;
+  std::string bos_text_, eos_text_;
   int n_ctx_ = 0, n_vocab_ = 0;
   int64_t created_ = 0;
   std::atomic<bool> stopping_{false};
@@ -437,7 +541,8 @@ int run_serve(const ServeOptions& o) {
 }
 
 const Registrar reg{Command{
-    "serve", "OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models, /health)",
+    "serve", "OpenAI-compatible HTTP server (/v1/chat/completions with tools, /v1/completions, /v1/models, /health) "
+             "and a chat page at /",
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<ServeOptions>();
       add_model_options(sub, o->model);

@@ -155,6 +155,103 @@ std::string message_content(const json& c, size_t i) {
   return out;
 }
 
+bool valid_tool_name(const std::string& n) {
+  if (n.empty() || n.size() > 64) return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+// An assistant message's tool_calls: [{"id", "type": "function", "function": {"name", "arguments"}}].
+std::vector<ToolCallIn> parse_history_calls(const json& v, const std::string& param) {
+  if (!v.is_array()) reject(param, "'" + param + "' must be an array");
+  std::vector<ToolCallIn> out;
+  for (size_t k = 0; k < v.size(); ++k) {
+    const json& c = v[k];
+    std::string p = param + "[" + std::to_string(k) + "]";
+    if (!c.is_object()) reject(p, "'" + p + "' must be an object");
+    ToolCallIn call;
+    if (const json* id = field(c, "id")) call.id = string_of(*id, "id");
+    if (const json* t = field(c, "type"))
+      if (!t->is_string() || t->get<std::string>() != "function") reject(p + ".type", "'" + p + ".type' must be 'function'");
+    const json* f = field(c, "function");
+    if (!f || !f->is_object()) reject(p + ".function", "'" + p + ".function' must be an object");
+    const json* name = field(*f, "name");
+    if (!name || !name->is_string() || name->get<std::string>().empty())
+      reject(p + ".function.name", "'" + p + ".function.name' must be a non-empty string");
+    call.name = name->get<std::string>();
+    const json* a = field(*f, "arguments");
+    if (!a) {
+      call.arguments = "{}";
+    } else if (a->is_string()) {
+      call.arguments = a->get<std::string>();
+    } else if (a->is_object()) {
+      call.arguments = a->dump(-1, ' ', false, json::error_handler_t::replace);
+    } else {
+      reject(p + ".function.arguments", "'" + p + ".function.arguments' must be a JSON string");
+    }
+    out.push_back(std::move(call));
+  }
+  return out;
+}
+
+// "tools": [{"type": "function", "function": {"name", "description", "parameters"}}] and "tool_choice".
+void parse_tools(const json& body, ChatRequest& r) {
+  if (const json* t = field(body, "tools")) {
+    if (!t->is_array()) reject("tools", "'tools' must be an array");
+    for (size_t k = 0; k < t->size(); ++k) {
+      const json& x = (*t)[k];
+      std::string p = "tools[" + std::to_string(k) + "]";
+      if (!x.is_object()) reject(p, "'" + p + "' must be an object");
+      const json* type = field(x, "type");
+      if (!type || !type->is_string() || type->get<std::string>() != "function")
+        reject(p + ".type", "'" + p + ".type' must be 'function' (no other tool types are supported)");
+      const json* f = field(x, "function");
+      if (!f || !f->is_object()) reject(p + ".function", "'" + p + ".function' must be an object");
+      ToolDef d;
+      const json* name = field(*f, "name");
+      if (!name || !name->is_string() || !valid_tool_name(name->get<std::string>()))
+        reject(p + ".function.name", "'" + p + ".function.name' must be 1 to 64 letters, digits, '_' or '-'");
+      d.name = name->get<std::string>();
+      for (const auto& other : r.tools)
+        if (other.name == d.name) reject(p + ".function.name", "tool '" + d.name + "' is defined twice");
+      if (const json* desc = field(*f, "description")) d.description = string_of(*desc, "description");
+      if (const json* params = field(*f, "parameters")) {
+        if (!params->is_object())
+          reject(p + ".function.parameters", "'" + p + ".function.parameters' must be a JSON Schema object");
+        d.parameters = *params;
+      }
+      r.tools.push_back(std::move(d));
+    }
+  }
+  if (const json* par = field(body, "parallel_tool_calls")) boolean(*par, "parallel_tool_calls");
+  const json* choice = field(body, "tool_choice");
+  if (!choice) return;
+  if (choice->is_string()) {
+    std::string c = choice->get<std::string>();
+    if (c == "auto") r.tool_choice = ToolChoice::Auto;
+    else if (c == "none") r.tool_choice = ToolChoice::None;
+    else if (c == "required") r.tool_choice = ToolChoice::Required;
+    else reject("tool_choice", "'tool_choice' must be 'auto', 'none', 'required' or {\"type\": \"function\", ...}");
+  } else if (choice->is_object()) {
+    const json* type = field(*choice, "type");
+    const json* f = field(*choice, "function");
+    const json* name = f && f->is_object() ? field(*f, "name") : nullptr;
+    if (!type || !type->is_string() || type->get<std::string>() != "function" || !name || !name->is_string())
+      reject("tool_choice", "'tool_choice' object must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    r.tool_choice = ToolChoice::Named;
+    r.tool_name = name->get<std::string>();
+    bool known = false;
+    for (const auto& t : r.tools) known = known || t.name == r.tool_name;
+    if (!known) reject("tool_choice", "'tool_choice' names '" + r.tool_name + "', which is not in 'tools'");
+  } else {
+    reject("tool_choice", "'tool_choice' must be a string or an object");
+  }
+  if (r.tools.empty() && (r.tool_choice == ToolChoice::Required))
+    reject("tool_choice", "'tool_choice' is 'required' but no 'tools' are given");
+}
+
 template <class T, class F>
 Parsed<T> run_parse(F&& f) {
   Parsed<T> p;
@@ -214,18 +311,24 @@ Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& serv
       ChatMessageIn msg;
       msg.role = role->get<std::string>();
       if (msg.role == "developer") msg.role = "system";
-      if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
-        reject(param + ".role", "'" + param + ".role' must be 'system', 'developer', 'user' or 'assistant' (got '" +
-                                    msg.role + "')");
+      if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" && msg.role != "tool")
+        reject(param + ".role", "'" + param + ".role' must be 'system', 'developer', 'user', 'assistant' or 'tool' "
+                                "(got '" + msg.role + "')");
       auto c = m.find("content");
-      if (c == m.end()) reject(param + ".content", "'" + param + ".content' is required");
-      msg.content = message_content(*c, i);
-      if (m.contains("tool_calls") && !m["tool_calls"].is_null())
-        reject(param + ".tool_calls", "tool calls are not supported");
+      const json* calls = field(m, "tool_calls");
+      if (c == m.end() && !(msg.role == "assistant" && calls))
+        reject(param + ".content", "'" + param + ".content' is required");
+      if (c != m.end()) msg.content = message_content(*c, i);
+      if (calls) {
+        if (msg.role != "assistant") reject(param + ".tool_calls", "only assistant messages carry tool_calls");
+        msg.tool_calls = parse_history_calls(*calls, param + ".tool_calls");
+      }
+      if (msg.role == "tool") {
+        if (const json* id = field(m, "tool_call_id")) msg.tool_call_id = string_of(*id, "tool_call_id");
+      }
       r.messages.push_back(std::move(msg));
     }
-    if (const json* t = field(body, "tools"))
-      if (!t->is_array() || !t->empty()) reject("tools", "tools are not supported");
+    parse_tools(body, r);
     r.sampling = parse_sampling(body);
     return r;
   });
@@ -263,7 +366,14 @@ json error_body(const RequestError& e) {
   return json{{"error", err}};
 }
 
-const char* finish_name(Finish f) { return f == Finish::Length ? "length" : "stop"; }
+const char* finish_name(Finish f) {
+  switch (f) {
+    case Finish::Length: return "length";
+    case Finish::ToolCalls: return "tool_calls";
+    case Finish::Stop: break;
+  }
+  return "stop";
+}
 
 json Usage::to_json() const {
   return {{"prompt_tokens", prompt_tokens},
@@ -284,9 +394,16 @@ std::string new_response_id(std::string_view prefix) {
 }
 
 json chat_completion(const ResponseMeta& m, const std::string& content, const std::string& reasoning, Finish f,
-                     const Usage& u) {
+                     const Usage& u, const std::vector<ToolCallOut>& tool_calls) {
   json msg = {{"role", "assistant"}, {"content", content}};
   if (!reasoning.empty()) msg["reasoning_content"] = reasoning;
+  if (!tool_calls.empty()) {
+    if (content.empty()) msg["content"] = nullptr;
+    json calls = json::array();
+    for (const auto& c : tool_calls)
+      calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    msg["tool_calls"] = std::move(calls);
+  }
   return {{"id", m.id},
           {"object", "chat.completion"},
           {"created", m.created},
@@ -312,6 +429,25 @@ json chat_chunk(const ResponseMeta& m, const std::optional<std::string>& role, c
             {"choices", json::array({choice})}};
   if (usage) j["usage"] = usage->to_json();
   return j;
+}
+
+json tool_call_chunk(const ResponseMeta& m, int index, const std::string& id, const std::string& name,
+                     const std::string& arguments) {
+  json call = {{"index", index}};
+  if (!id.empty()) {
+    call["id"] = id;
+    call["type"] = "function";
+    call["function"] = {{"name", name}, {"arguments", arguments}};
+  } else {
+    call["function"] = {{"arguments", arguments}};
+  }
+  json delta = {{"tool_calls", json::array({call})}};
+  json choice = {{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", nullptr}};
+  return {{"id", m.id},
+          {"object", "chat.completion.chunk"},
+          {"created", m.created},
+          {"model", m.model},
+          {"choices", json::array({choice})}};
 }
 
 json text_completion(const ResponseMeta& m, const std::string& text, Finish f, const Usage& u) {

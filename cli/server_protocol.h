@@ -53,15 +53,36 @@ struct SamplingOptions {
   bool include_usage = false;   // stream_options.include_usage: an extra final chunk with usage only
 };
 
-struct ChatMessageIn {
-  std::string role;     // "system" ("developer" is mapped to it), "user", "assistant"
-  std::string content;  // text parts concatenated
+// One function call of an assistant message in the history (tool_calls[i]).
+struct ToolCallIn {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text (an arguments object sent as JSON is dumped compactly)
 };
+
+struct ChatMessageIn {
+  std::string role;     // "system" ("developer" is mapped to it), "user", "assistant", "tool"
+  std::string content;  // text parts concatenated
+  std::vector<ToolCallIn> tool_calls;  // assistant
+  std::string tool_call_id;            // tool
+};
+
+// A function tool offered by the request (tools[i].function).
+struct ToolDef {
+  std::string name;         // [A-Za-z0-9_-]{1,64}
+  std::string description;
+  json parameters;          // JSON Schema object (null = none given)
+};
+
+enum class ToolChoice { Auto, None, Required, Named };
 
 struct ChatRequest {
   std::string model;
   std::vector<ChatMessageIn> messages;
   SamplingOptions sampling;
+  std::vector<ToolDef> tools;
+  ToolChoice tool_choice = ToolChoice::Auto;  // "auto" when tools are given, else no tools at all
+  std::string tool_name;                      // ToolChoice::Named: which tool (one of `tools`)
 };
 
 struct CompletionRequest {
@@ -74,7 +95,7 @@ struct CompletionRequest {
 // Body text -> JSON object (400 on invalid JSON or a non-object).
 Parsed<json> parse_json_body(std::string_view body);
 // Validates a /v1/chat/completions or /v1/completions body. Unknown model -> 404 model_not_found; wrong types,
-// out-of-range values, unsupported features (n > 1, tools) -> 400 naming the param.
+// out-of-range values, unsupported features (n > 1, non-function tools) -> 400 naming the param.
 Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& served);
 Parsed<CompletionRequest> parse_completion_request(const json& body, const ServedModel& served);
 
@@ -82,8 +103,8 @@ Parsed<CompletionRequest> parse_completion_request(const json& body, const Serve
 json error_body(const RequestError& e);
 
 // Why generation ended, in OpenAI terms.
-enum class Finish { Stop, Length };
-const char* finish_name(Finish f);  // "stop" / "length"
+enum class Finish { Stop, Length, ToolCalls };
+const char* finish_name(Finish f);  // "stop" / "length" / "tool_calls"
 
 struct Usage {
   int prompt_tokens = 0, completion_tokens = 0;
@@ -99,12 +120,24 @@ struct ResponseMeta {
 
 std::string new_response_id(std::string_view prefix);  // prefix + 24 random hex digits (thread-safe)
 
+// A call in a response (message.tool_calls[i]).
+struct ToolCallOut {
+  std::string id;  // "call_..."
+  std::string name;
+  std::string arguments;  // JSON text
+};
+
+// content is null in the message when it is empty and there are tool calls (as OpenAI sends it).
 json chat_completion(const ResponseMeta& m, const std::string& content, const std::string& reasoning, Finish f,
-                     const Usage& u);
+                     const Usage& u, const std::vector<ToolCallOut>& tool_calls = {});
 // One streamed chat chunk. Exactly one of role / content / reasoning / finish is meant to be set per chunk.
 json chat_chunk(const ResponseMeta& m, const std::optional<std::string>& role,
                 const std::optional<std::string>& content, const std::optional<std::string>& reasoning,
                 std::optional<Finish> finish, const std::optional<Usage>& usage);
+// A streamed tool-call delta: the first chunk of call `index` carries id, type and name with arguments "", later
+// ones (id empty) only an arguments fragment (OpenAI's delta.tool_calls shape).
+json tool_call_chunk(const ResponseMeta& m, int index, const std::string& id, const std::string& name,
+                     const std::string& arguments);
 json text_completion(const ResponseMeta& m, const std::string& text, Finish f, const Usage& u);
 json text_chunk(const ResponseMeta& m, const std::string& text, std::optional<Finish> finish,
                 const std::optional<Usage>& usage);

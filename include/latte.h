@@ -111,6 +111,10 @@ typedef struct latte_chat_message {
 LATTE_API latte_status latte_chat_format(const latte_model* model, const latte_chat_message* messages,
                                          size_t n_messages, const char* format, bool add_generation_prompt,
                                          char* text, size_t capacity, size_t* n_bytes);
+/* The canonical name ("deepseek-v2", "deepseek-v3", "deepseek-r1") of the chat format that latte_chat_format uses
+ * for this model and `format` argument; NULL when the name or the model's template is not recognised
+ * (latte_last_error says why). The string is static. */
+LATTE_API const char* latte_chat_format_name(const latte_model* model, const char* format);
 LATTE_API latte_status latte_chat_tokenize(const latte_model* model, const latte_chat_message* messages,
                                            size_t n_messages, const char* format, bool add_generation_prompt,
                                            int32_t* tokens, size_t capacity, size_t* n_tokens);

@@ -394,6 +394,12 @@ TEST_CASE("capi: chat formatting") {
   CHECK(std::string(latte_last_error()).find("chatml-nope") != std::string::npos);
   latte_chat_message bad[] = {{"user", nullptr}};
   CHECK(latte_chat_format(m.m, bad, 1, nullptr, true, buf, sizeof buf, &n) == LATTE_ERR_ARGUMENT);
+  // The resolved format's name.
+  REQUIRE(latte_chat_format_name(m.m, nullptr) != nullptr);
+  CHECK(std::string(latte_chat_format_name(m.m, nullptr)) == "deepseek-v3");
+  CHECK(std::string(latte_chat_format_name(m.m, "r1")) == "deepseek-r1");
+  CHECK(latte_chat_format_name(m.m, "chatml-nope") == nullptr);
+  CHECK(std::string(latte_last_error()).find("chatml-nope") != std::string::npos);
 
   // latte_chat_tokenize == tokenizing the rendered text with specials and no extra BOS.
   REQUIRE(latte_chat_format(m.m, msgs, 4, nullptr, true, buf, sizeof buf, &n) == LATTE_OK);

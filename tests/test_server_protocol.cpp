@@ -123,8 +123,70 @@ TEST_CASE("server: chat request validation") {
   rejected(chat("{" + kMsgs + R"(,"stop":[""]})"), 400, "stop");
   rejected(chat("{" + kMsgs + R"(,"stream":"yes"})"), 400, "stream");
   rejected(chat("{" + kMsgs + R"(,"n":2})"), 400, "n");
-  rejected(chat("{" + kMsgs + R"(,"tools":[{"type":"function"}]})"), 400, "tools");
+  rejected(chat("{" + kMsgs + R"(,"tools":[{"type":"function"}]})"), 400, "tools[0].function");
   CHECK(chat("{" + kMsgs + R"(,"tools":[]})").ok());
+}
+
+TEST_CASE("server: tools, tool_choice and tool messages") {
+  const std::string tools =
+      R"("tools":[{"type":"function","function":{"name":"get_weather","description":"d",)"
+      R"("parameters":{"type":"object","properties":{"city":{"type":"string"}}}}},)"
+      R"({"type":"function","function":{"name":"add"}}])";
+  auto r = chat("{" + kMsgs + "," + tools + "}");
+  REQUIRE(r.ok());
+  REQUIRE(r.value->tools.size() == 2);
+  CHECK(r.value->tools[0].name == "get_weather");
+  CHECK(r.value->tools[0].description == "d");
+  CHECK(r.value->tools[0].parameters["type"] == "object");
+  CHECK(r.value->tools[1].parameters.is_null());
+  CHECK(r.value->tool_choice == ToolChoice::Auto);
+  CHECK(chat("{" + kMsgs + "," + tools + R"(,"tool_choice":"none"})").value->tool_choice == ToolChoice::None);
+  CHECK(chat("{" + kMsgs + "," + tools + R"(,"tool_choice":"required"})").value->tool_choice ==
+        ToolChoice::Required);
+  auto named = chat("{" + kMsgs + "," + tools + R"(,"tool_choice":{"type":"function","function":{"name":"add"}}})");
+  REQUIRE(named.ok());
+  CHECK(named.value->tool_choice == ToolChoice::Named);
+  CHECK(named.value->tool_name == "add");
+  rejected(chat("{" + kMsgs + "," + tools + R"(,"tool_choice":{"type":"function","function":{"name":"x"}}})"), 400,
+           "tool_choice");
+  rejected(chat("{" + kMsgs + "," + tools + R"(,"tool_choice":"sometimes"})"), 400, "tool_choice");
+  rejected(chat("{" + kMsgs + R"(,"tool_choice":"required"})"), 400, "tool_choice");
+  rejected(chat("{" + kMsgs + R"(,"tools":[{"type":"retrieval"}]})"), 400, "tools[0].type");
+  rejected(chat("{" + kMsgs + R"(,"tools":[{"type":"function","function":{"name":"a b"}}]})"), 400,
+           "tools[0].function.name");
+  rejected(chat("{" + kMsgs + R"(,"tools":[{"type":"function","function":{"name":"a","parameters":3}}]})"), 400,
+           "tools[0].function.parameters");
+  rejected(chat("{" + kMsgs +
+                R"(,"tools":[{"type":"function","function":{"name":"a"}},{"type":"function","function":{"name":"a"}}]})"),
+           400, "tools[1].function.name");
+  rejected(chat("{" + kMsgs + R"(,"tools":{}})"), 400, "tools");
+
+  // History: an assistant call (content null) and its result.
+  auto h = chat(R"({"messages":[{"role":"user","content":"w?"},)"
+                R"({"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",)"
+                R"("function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}}]},)"
+                R"({"role":"tool","tool_call_id":"call_1","content":"{\"t\":3}"}]})");
+  REQUIRE(h.ok());
+  REQUIRE(h.value->messages.size() == 3);
+  REQUIRE(h.value->messages[1].tool_calls.size() == 1);
+  CHECK(h.value->messages[1].tool_calls[0].id == "call_1");
+  CHECK(h.value->messages[1].tool_calls[0].name == "get_weather");
+  CHECK(h.value->messages[1].tool_calls[0].arguments == R"({"city":"Oslo"})");
+  CHECK(h.value->messages[1].content.empty());
+  CHECK(h.value->messages[2].role == "tool");
+  CHECK(h.value->messages[2].tool_call_id == "call_1");
+  CHECK(h.value->messages[2].content == R"({"t":3})");
+  // Arguments sent as an object are accepted and dumped.
+  auto o = chat(R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":{"a":1}}}]}]})");
+  REQUIRE(o.ok());
+  CHECK(o.value->messages[0].tool_calls[0].arguments == R"({"a":1})");
+  rejected(chat(R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":""}}]}]})"), 400,
+           "messages[0].tool_calls[0].function.name");
+  rejected(chat(R"({"messages":[{"role":"assistant","tool_calls":[{"function":{"name":"f","arguments":5}}]}]})"),
+           400, "messages[0].tool_calls[0].function.arguments");
+  rejected(chat(R"({"messages":[{"role":"user","content":"x","tool_calls":[]}]})"), 400, "messages[0].tool_calls");
+  rejected(chat(R"({"messages":[{"role":"function","content":"x"}]})"), 400, "messages[0].role");
+  rejected(chat(R"({"messages":[{"role":"tool"}]})"), 400, "messages[0].content");
 }
 
 TEST_CASE("server: completion request validation") {
@@ -167,6 +229,23 @@ TEST_CASE("server: response shapes") {
   json f = chat_chunk(m, std::nullopt, std::nullopt, std::nullopt, Finish::Stop, u);
   CHECK(f["choices"][0]["finish_reason"] == "stop");
   CHECK(f["usage"]["total_tokens"] == 8);
+
+  json tc = chat_completion(m, "", "", Finish::ToolCalls, u, {{"call_1", "add", "{\"a\":1}"}});
+  CHECK(tc["choices"][0]["finish_reason"] == "tool_calls");
+  CHECK(tc["choices"][0]["message"]["content"].is_null());
+  CHECK(tc["choices"][0]["message"]["tool_calls"][0]["id"] == "call_1");
+  CHECK(tc["choices"][0]["message"]["tool_calls"][0]["type"] == "function");
+  CHECK(tc["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "add");
+  CHECK(tc["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] == "{\"a\":1}");
+  CHECK_FALSE(chat_completion(m, "x", "", Finish::Stop, u)["choices"][0]["message"].contains("tool_calls"));
+  json first = tool_call_chunk(m, 1, "call_2", "add", "");
+  CHECK(first["choices"][0]["delta"]["tool_calls"][0]["index"] == 1);
+  CHECK(first["choices"][0]["delta"]["tool_calls"][0]["id"] == "call_2");
+  CHECK(first["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "add");
+  CHECK(first["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == "");
+  json frag = tool_call_chunk(m, 1, "", "", "{\"a\"");
+  CHECK_FALSE(frag["choices"][0]["delta"]["tool_calls"][0].contains("id"));
+  CHECK(frag["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"] == "{\"a\"");
 
   json t = text_completion(m, "abc", Finish::Stop, u);
   CHECK(t["object"] == "text_completion");

@@ -292,6 +292,16 @@ latte_status latte_chat_format(const latte_model* model, const latte_chat_messag
   });
 }
 
+const char* latte_chat_format_name(const latte_model* model, const char* format) {
+  const char* name = nullptr;
+  latte_status s = guarded([&] {
+    require(model != nullptr, "model is NULL");
+    name = latte::chat_format_name(chat_format_of(model, format));
+    return LATTE_OK;
+  });
+  return s == LATTE_OK ? name : nullptr;
+}
+
 latte_status latte_chat_tokenize(const latte_model* model, const latte_chat_message* messages, size_t n_messages,
                                  const char* format, bool add_generation_prompt, int32_t* tokens,
                                  size_t capacity, size_t* n_tokens) {

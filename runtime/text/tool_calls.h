@@ -40,6 +40,9 @@ class ToolCallParser {
   Output push(std::string_view piece);
   Output flush();  // end of stream: releases held-back text; an unfinished call comes back as content
   int n_calls() const { return n_calls_; }
+  // Inside a call (its opener seen, its end not yet): a forced call whose arguments are complete is closed by
+  // pushing tool_call_suffix.
+  bool in_call() const { return state_ == State::Call; }
 
  private:
   enum class State { Text, Block, Call };
