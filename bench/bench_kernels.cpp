@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
   int64_t mib = 256, n = 4096;
   bool json = false;
   std::vector<std::string> type_names = {"q4_k", "q5_0", "q6_k", "q8_0", "q4_0", "bf16", "f32", "q5_k",
-                                         "q2_k", "q3_k", "iq4_xs", "iq4_nl", "q4_1", "q5_1", "f16"};
+                                         "q2_k", "q3_k", "iq4_xs", "iq4_nl", "q4_1", "q5_1", "f16", "mxfp4",
+                                         "iq3_xxs", "iq2_xxs", "iq1_s"};
   std::vector<std::string> isa_names;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
