@@ -37,7 +37,7 @@ struct SessionOptions {
     add_model_options(sub, model);
     if (with_ctx)
       sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default " + std::to_string(n_ctx) + ")");
-    sub.add_option("--cache-type", cache_type, "latent cache type: f32, f16, bf16, q8_0, q4_h (4-bit Hadamard-rotated; default f16)");
+    sub.add_option("--cache-type", cache_type, "KV cache type: f32, f16, bf16, q8_0, q4_h (deepseek2: 4-bit Hadamard-rotated latent; deepseek4: IQ4_NL compressed rows + q8_0 window; default f16)");
     sub.add_option("--expert-groups", expert_groups,
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
     sub.add_option("--isa", isa, "kernel ISA: scalar, avx2, avx512 (default: best for this CPU)");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "formats/error.h"
+#include "formats/gguf.h"
 #include "quant/kernels.h"
 #include "runtime/cache/v4_cache.h"
 #include "runtime/convert/quantize.h"
@@ -454,5 +455,76 @@ TEST_CASE("tiny-dsv4 f32 on 2 threads (parallel attention over tokens and heads)
     MESSAGE("2 threads, chunks of " << chunk << ": worst max|diff|/spread " << c.worst);
     CHECK(c.worst <= 1e-3);
     CHECK(c.argmax_miss == 0);
+  }
+}
+
+namespace {
+
+// A copy of `src` without the keys in `drop_keys` and the tensors in `drop_tensors`.
+void write_variant(const std::string& src, const std::string& dst, const std::vector<std::string>& drop_keys,
+                   const std::vector<std::string>& drop_tensors) {
+  auto f = gguf::File::open(src);
+  gguf::Writer w;
+  for (const auto& kv : f->metadata())
+    if (std::find(drop_keys.begin(), drop_keys.end(), kv.key) == drop_keys.end() && kv.key != "general.alignment")
+      w.copy_kv(*f, kv);
+  for (const auto& t : f->tensors()) {
+    if (std::find(drop_tensors.begin(), drop_tensors.end(), t.name) != drop_tensors.end()) continue;
+    std::vector<int64_t> ne(t.ne, t.ne + t.n_dims);
+    w.add_tensor(t.name, t.type, ne, t.data, t.nbytes);
+  }
+  w.write(dst);
+}
+
+}  // namespace
+
+TEST_CASE("tiny-dsv4 loader: keys inferred from tensor shapes, one-line errors naming the tensor or key") {
+  const std::string path = tiny_v4_path("tiny-dsv4-f32.gguf");
+  SKIP_WITHOUT(path);
+  const std::string dir = latte::test::scratch_dir("v4-loader");
+  const std::string A = "deepseek4.";
+  SUBCASE("grouped output, kv rank, mHC streams and hash layers from the tensors") {
+    const std::string out = dir + "/inferred.gguf";
+    write_variant(path, out,
+                  {A + "attention.output_group_count", A + "attention.output_lora_rank", A + "attention.kv_lora_rank",
+                   A + "hyper_connection.count", A + "hash_layer_count"},
+                  {});
+    const V4Hparams hp = read_v4_hparams(*gguf::File::open(out));
+    CHECK(hp.o_groups == 2);
+    CHECK(hp.o_lora_rank == 64);
+    CHECK(hp.hc == 4);
+    CHECK(hp.hash[0]);
+    CHECK(hp.hash[1]);
+    CHECK(!hp.hash[2]);
+  }
+  SUBCASE("layer kinds from the tensors when compress_ratios is absent (ik's rule: indexer 4, else 128)") {
+    const std::string out = dir + "/noratios.gguf";
+    write_variant(path, out, {A + "attention.compress_ratios"}, {});
+    const V4Hparams hp = read_v4_hparams(*gguf::File::open(out));
+    CHECK(hp.ratio == std::vector<int64_t>{0, 0, 4, 128, 4, 128});
+  }
+  SUBCASE("missing tensor") {
+    const std::string out = dir + "/missing.gguf";
+    write_variant(path, out, {}, {"blk.2.indexer.proj.weight"});
+    ModelParams mp;
+    mp.path = out;
+    try {
+      Model::load(mp);
+      FAIL("loaded a file without blk.2.indexer.proj.weight");
+    } catch (const FormatError& e) {
+      const std::string msg = e.what();
+      CHECK(msg.find("blk.2.indexer.proj.weight") != std::string::npos);
+      CHECK(msg.find('\n') == std::string::npos);
+    }
+  }
+  SUBCASE("missing required key") {
+    const std::string out = dir + "/nokey.gguf";
+    write_variant(path, out, {A + "expert_weights_scale"}, {});
+    try {
+      read_v4_hparams(*gguf::File::open(out));
+      FAIL("read a file without expert_weights_scale");
+    } catch (const FormatError& e) {
+      CHECK(std::string(e.what()).find("deepseek4.expert_weights_scale") != std::string::npos);
+    }
   }
 }

@@ -26,9 +26,10 @@ float* grow(std::vector<float>& v, int64_t n) {
 }
 
 // Indexer selection of query t (§5.4): the rows j < nv with the largest Σ_h w_h·ReLU(q_h·K_j)·Di^-1/2, at most
-// top_k of them (ties: lower index first). Writes the chosen rows, ascending, to `sel`.
+// top_k of them (ties: lower index first). Writes the chosen rows, ascending, to `sel`. Scores rows in parallel on
+// `pool` when given (decode; a prompt batch is already parallel over its tokens).
 void indexer_select(const V4Hparams& hp, const V4Cache& cache, int64_t il, const float* qi, const float* wi,
-                    int64_t nv, std::vector<int32_t>& sel, std::vector<float>& scores, std::vector<float>& key) {
+                    int64_t nv, std::vector<int32_t>& sel, std::vector<float>& scores, const ThreadPool* pool) {
   sel.clear();
   if (nv <= hp.idx_topk) {
     for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
@@ -37,18 +38,23 @@ void indexer_select(const V4Hparams& hp, const V4Cache& cache, int64_t il, const
   const int64_t Hi = hp.idx_heads, Di = hp.idx_dim;
   const float qscale = 1.0f / std::sqrt(static_cast<float>(Di));
   scores.resize(static_cast<size_t>(nv));
-  key.resize(static_cast<size_t>(Di));
-  for (int64_t j = 0; j < nv; ++j) {
-    cache.read_key(il, j, key.data());
-    float s = 0;
-    for (int64_t h = 0; h < Hi; ++h) {
-      float d = 0;
-      const float* q = qi + h * Di;
-      for (int64_t c = 0; c < Di; ++c) d += q[c] * key[static_cast<size_t>(c)];
-      s += std::max(d, 0.0f) * qscale * wi[h];
+  auto score = [&](int64_t j0, int64_t j1, int) {
+    thread_local std::vector<float> key;
+    key.resize(static_cast<size_t>(Di));
+    for (int64_t j = j0; j < j1; ++j) {
+      cache.read_key(il, j, key.data());
+      float s = 0;
+      for (int64_t h = 0; h < Hi; ++h) {
+        float d = 0;
+        const float* q = qi + h * Di;
+        for (int64_t c = 0; c < Di; ++c) d += q[c] * key[static_cast<size_t>(c)];
+        s += std::max(d, 0.0f) * qscale * wi[h];
+      }
+      scores[static_cast<size_t>(j)] = s;
     }
-    scores[static_cast<size_t>(j)] = s;
-  }
+  };
+  if (pool && pool->size() > 1 && nv >= 128) pool->parallel_for(nv, score, 32);
+  else score(0, nv, 0);
   std::vector<int32_t> order(static_cast<size_t>(nv));
   std::iota(order.begin(), order.end(), 0);
   std::partial_sort(order.begin(), order.begin() + hp.idx_topk, order.end(), [&](int32_t a, int32_t b) {
@@ -151,15 +157,16 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
   // micro-batches run in parallel over tokens, a decode step over heads.
   float* o = grow(s.o, n * HD);
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
+  const ThreadPool& pool = ops.pool();
   auto gather = [&](int64_t t, std::vector<float>& keys, std::vector<int32_t>& sel, std::vector<float>& iscores,
-                    std::vector<float>& tmp) {
+                    const ThreadPool* score_pool) {
     const int64_t p = pos0 + t;
     const int64_t r0 = std::max<int64_t>(0, p - W + 1);
     const int64_t n_raw = p - r0 + 1;
     sel.clear();
     if (comp) {
       const int64_t nv = std::min((p + 1) / m, cache.n_rows(il));
-      if (csa) indexer_select(hp, cache, il, iq + t * Hi * Di, wi + t * Hi, nv, sel, iscores, tmp);
+      if (csa) indexer_select(hp, cache, il, iq + t * Hi * Di, wi + t * Hi, nv, sel, iscores, score_pool);
       else
         for (int64_t j = 0; j < nv; ++j) sel.push_back(static_cast<int32_t>(j));
     }
@@ -199,20 +206,19 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
       rope.rotate(oh + Dh - Dr, cs.data());
     }
   };
-  const ThreadPool& pool = ops.pool();
   if (n == 1) {
     std::vector<int32_t> sel;
-    std::vector<float> iscores, tmp;
+    std::vector<float> iscores;
     std::vector<float>& keys = s.keys;
-    const int64_t n_keys = gather(0, keys, sel, iscores, tmp);
+    const int64_t n_keys = gather(0, keys, sel, iscores, &pool);
     if (pool.size() > 1) pool.parallel_for(H, [&](int64_t h0, int64_t h1, int) { heads(0, keys.data(), n_keys, h0, h1); });
     else heads(0, keys.data(), n_keys, 0, H);
   } else {
     auto run = [&](int64_t t0, int64_t t1, int) {
-      thread_local std::vector<float> keys, iscores, tmp;
+      thread_local std::vector<float> keys, iscores;
       thread_local std::vector<int32_t> sel;
       for (int64_t t = t0; t < t1; ++t) {
-        const int64_t n_keys = gather(t, keys, sel, iscores, tmp);
+        const int64_t n_keys = gather(t, keys, sel, iscores, nullptr);
         heads(t, keys.data(), n_keys, 0, H);
       }
     };
