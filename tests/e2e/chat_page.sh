@@ -3,7 +3,8 @@
 # playwright-core from npm with executablePath /usr/bin/chromium; no browser is downloaded) opens the page, checks
 # the model name, sets a system prompt, sends a message, waits for the streamed reply and checks it equals the
 # greedy reply of the API for the same conversation, checks tokens/s is shown, stops a long reply with the stop
-# button (the server logs that the client disconnected), starts a new chat, and, against a second server with the
+# button (the server is frozen with SIGSTOP while the page presses it, so the check cannot race the reply's end;
+# after SIGCONT the server logs that the client disconnected), starts a new chat, and, against a second server with the
 # R1 chat format, checks the reasoning block. Screenshots go to the test's output folder
 # ($LATTE_E2E_OUT, default <build>/e2e-out/chat_page/). Installs Chromium with apt-get (as root, no recommends)
 # when it is missing; skips (exit 77) with a message only where it cannot be installed.
@@ -16,8 +17,8 @@ OUT="${LATTE_E2E_OUT:-$(cd "$(dirname "$LATTE")" && pwd)/e2e-out/chat_page}"
 CHROMIUM=/usr/bin/chromium
 tmp=$(mktemp -d)
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+cleanup() {  # a server the page test froze (SIGSTOP) gets SIGCONT, or SIGTERM would wait forever
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -38,21 +39,24 @@ fi
 mkdir -p "$OUT" || die "cannot create the output folder $OUT"
 rm -f "$OUT"/*.png
 
-start_server() {  # start_server LOG ARGS... -> prints the port
+# start_server LOG ARGS... -> sets $server_port and $server_pid (no subshell: the pid must reach cleanup)
+start_server() {
   local log="$1"; shift
   "$LATTE" serve -m "$Q4" --host 127.0.0.1 --port 0 -c 2048 -t 1 "$@" >"$log" 2>&1 &
-  pids+=($!)
-  local port=""
+  server_pid=$!
+  pids+=("$server_pid")
+  server_port=""
   for _ in $(seq 1 300); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
-    [ -n "$port" ] && break
+    server_port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
+    [ -n "$server_port" ] && break
     sleep 0.2
   done
-  echo "$port"
 }
-port=$(start_server "$tmp/server.log" --parallel 2)
+start_server "$tmp/server.log" --parallel 2
+port=$server_port pid=$server_pid
 [ -n "$port" ] || die "server did not start"
-port_r1=$(start_server "$tmp/server_r1.log" --parallel 1 --chat-format deepseek-r1)
+start_server "$tmp/server_r1.log" --parallel 1 --chat-format deepseek-r1
+port_r1=$server_port
 [ -n "$port_r1" ] || die "R1 server did not start"
 curl -sf "http://127.0.0.1:$port/" | grep -q '<title>Latte chat</title>' || die "GET / does not serve the chat page"
 curl -sfI "http://127.0.0.1:$port/" | grep -qi 'content-type: text/html' || die "GET / is not text/html"
@@ -65,7 +69,8 @@ echo "ok: playwright-core $(node -p "require('$tmp/node_modules/playwright-core/
 cat >"$tmp/page.mjs" <<'EOF'
 import { chromium } from 'playwright-core';
 import fs from 'fs';
-const [base, baseR1, out, profile, logFile] = process.argv.slice(2);
+const [base, baseR1, out, profile, logFile, pidText] = process.argv.slice(2);
+const serverPid = Number(pidText);  // the first server's pid: frozen during the stop check
 let failures = 0;
 const ok = (cond, what) => { console.log((cond ? 'ok: ' : 'FAIL: ') + what); if (!cond) failures++; };
 const SYSTEM = 'You are terse.';
@@ -117,18 +122,33 @@ try {
                                { role: 'assistant', content: want }, { role: 'user', content: 'And the city?' }], 24);
   ok(second === want2, `second turn uses the history: ${JSON.stringify(second)}`);
 
-  // Stop: a long reply stopped after its first tokens; the server notices the closed connection.
+  // Stop: a long reply stopped after its first tokens; the server notices the closed connection. The check must
+  // not race the reply's end (a fast machine finished a short reply before the click): the server is frozen
+  // (SIGSTOP) as soon as the first tokens are shown and resumed (SIGCONT) only after the click, so the reply is
+  // still streaming when stop is pressed however fast the machine is, and the page must end the reply by itself
+  // (abort) while the server cannot answer. The greedy reply to this conversation is long (1170 tokens before its
+  // end of sentence), so it cannot end in the moment between its first tokens and the freeze either.
   await page.fill('#max_tokens', '1500');
   await page.fill('#input', 'Once upon a time');
   await page.click('#send');
   await page.waitForFunction(() => {
     const c = document.querySelectorAll('.msg.assistant .content');
     return c.length === 3 && c[2].textContent.length > 0;
-  }, null, { timeout: 60000 });
-  ok(await page.isEnabled('#stop'), 'stop enabled while streaming');
-  await page.click('#stop');
-  await page.waitForSelector('.msg.assistant.done >> nth=2', { timeout: 20000 });
-  ok(await page.isDisabled('#stop') && await page.isEnabled('#send'), 'stop disabled and send enabled after stopping');
+  }, null, { timeout: 60000, polling: 5 });
+  process.kill(serverPid, 'SIGSTOP');
+  let resumed = false;
+  const resume = () => { if (!resumed) { resumed = true; process.kill(serverPid, 'SIGCONT'); } };
+  try {
+    const streaming = await page.$$eval('.msg.assistant', (els) => els.length === 3 && !els[2].classList.contains('done'));
+    ok(streaming && await page.isEnabled('#stop') && await page.isDisabled('#send'),
+       'stop enabled (and send disabled) while the reply streams');
+    await page.click('#stop', { timeout: 5000 });
+    await page.waitForSelector('.msg.assistant.done >> nth=2', { timeout: 20000 });
+    ok(await page.isDisabled('#stop') && await page.isEnabled('#send'),
+       'stop disabled and send enabled after stopping (the page ends the reply itself)');
+  } finally {
+    resume();
+  }
   let stopped = false;
   for (let i = 0; i < 50 && !stopped; i++) {
     stopped = /client disconnected, generation stopped after [0-9]+ tokens/.test(fs.readFileSync(logFile, 'utf8'));
@@ -167,7 +187,7 @@ process.exit(failures ? 1 : 0);
 EOF
 mkdir -p "$tmp/profile"
 if (cd "$tmp" && timeout 300 node page.mjs "http://127.0.0.1:$port" "http://127.0.0.1:$port_r1" "$OUT" "$tmp/profile" \
-    "$tmp/server.log") >"$tmp/page.out" 2>&1; then
+    "$tmp/server.log" "$pid") >"$tmp/page.out" 2>&1; then
   cat "$tmp/page.out"
 else
   cat "$tmp/page.out"
