@@ -15,6 +15,7 @@
 #include "cli/session_options.h"
 #include "formats/gguf.h"
 #include "quant/types.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 
 namespace latte::cli {
@@ -24,12 +25,14 @@ struct BenchOptions {
   SessionOptions session;
   int n_prompt = 512, n_gen = 128, reps = 5, depth = 0;
   bool json = false, no_probe = false;
+  bool profile = false;  // --profile or LATTE_PROFILE=1: time per phase of the timed repetitions
 };
 
 struct Stats {
   std::string name;
   int n_tokens = 0;
   std::vector<double> tps;  // tokens/s per repetition
+  profile::Report prof;     // phases of the timed repetitions (when profiling)
   double median = 0, min = 0, max = 0, mean = 0, stddev = 0;
   void finish() {
     std::vector<double> v = tps;
@@ -74,12 +77,34 @@ std::string dominant_type(const gguf::File& f) {
   return type_id_name(uint32_t(best));
 }
 
+nlohmann::json profile_json(const profile::Report& r) {
+  nlohmann::json j;
+  j["threads"] = r.threads;
+  j["wall_seconds"] = r.wall_s;
+  for (int i = 0; i < profile::kPhases; ++i) {
+    const profile::PhaseStats& p = r.phase[i];
+    j["phases"].push_back({{"name", profile::phase_name(static_cast<profile::Phase>(i))},
+                           {"seconds", p.wall_s},
+                           {"region_seconds", p.region_s},
+                           {"library_seconds", p.lib_s},
+                           {"idle_thread_seconds", p.idle_thread_s},
+                           {"regions", p.regions}});
+  }
+  j["thread_idle_seconds"] = r.thread_idle_s;
+  j["products"] = nlohmann::json::array();
+  for (const auto& g : r.gemm)
+    j["products"].push_back({{"backend", g.backend}, {"weight_type", g.type}, {"calls", g.calls},
+                             {"seconds", g.seconds}, {"gflop", g.flop * 1e-9}});
+  return j;
+}
+
 int bench(BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0) throw ArgumentError("-p and -n must be >= 0");
   if (o.n_prompt == 0 && o.n_gen == 0) throw ArgumentError("nothing to measure: -p and -n are both 0");
   if (o.reps < 1) throw ArgumentError("-r/--repetitions must be >= 1, got " + std::to_string(o.reps));
   if (o.depth < 0) throw ArgumentError("-d/--depth must be >= 0, got " + std::to_string(o.depth));
   using Clock = std::chrono::steady_clock;
+  profile::enable(o.profile);
 
   auto t_load = Clock::now();
   auto model = Model::load(o.session.model_params());
@@ -115,11 +140,13 @@ int bench(BenchOptions& o) {
     Stats st{"pp" + std::to_string(o.n_prompt) + suffix, o.n_prompt};
     for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up
       s.truncate(o.depth);
+      if (rep == 1) profile::reset(n_threads);
       auto t0 = Clock::now();
       s.eval(pp_tokens);
       double sec = std::chrono::duration<double>(Clock::now() - t0).count();
       if (rep > 0) st.tps.push_back(o.n_prompt / sec);
     }
+    if (o.profile) st.prof = profile::snapshot();
     st.finish();
     results.push_back(st);
   }
@@ -128,11 +155,13 @@ int bench(BenchOptions& o) {
     Stats st{"tg" + std::to_string(o.n_gen) + suffix, o.n_gen};
     for (int rep = 0; rep <= o.reps; ++rep) {
       s.truncate(o.depth);
+      if (rep == 1) profile::reset(n_threads);
       auto t0 = Clock::now();
       for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
       double sec = std::chrono::duration<double>(Clock::now() - t0).count();
       if (rep > 0) st.tps.push_back(o.n_gen / sec);
     }
+    if (o.profile) st.prof = profile::snapshot();
     st.finish();
     results.push_back(st);
     tg = &results.back();
@@ -159,10 +188,12 @@ int bench(BenchOptions& o) {
     j["isa"] = isa_name(model->kernels().isa);
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
-    for (const auto& r : results)
+    for (const auto& r : results) {
       j["tests"].push_back({{"name", r.name}, {"n_tokens", r.n_tokens}, {"depth", o.depth}, {"reps", o.reps},
                             {"tps_median", r.median}, {"tps_min", r.min}, {"tps_max", r.max},
                             {"tps_mean", r.mean}, {"tps_stddev", r.stddev}, {"tps_samples", r.tps}});
+      if (o.profile) j["tests"].back()["profile"] = profile_json(r.prof);
+    }
     if (!o.no_probe)
       j["read_bandwidth"] = {{"gbs_median", bw.median_gbs}, {"gbs_min", bw.min_gbs}, {"gbs_max", bw.max_gbs},
                              {"buffer_bytes", bw.buffer_bytes}, {"llc_bytes", bw.llc_bytes},
@@ -197,6 +228,9 @@ int bench(BenchOptions& o) {
               (long long)cs.n_ctx);
   std::printf("kernels: %s; model load: %.3f s; repetitions: %d (+1 warm-up)\n", isa_name(model->kernels().isa),
               load_s, o.reps);
+  if (o.profile)
+    for (const auto& r : results)
+      std::printf("\n%s", profile::format_markdown(r.prof, r.name + " (" + std::to_string(o.reps) + " timed reps)").c_str());
   return 0;
 }
 
@@ -211,6 +245,10 @@ const Registrar reg{Command{
       sub.add_option("-d,--depth", o->depth, "tokens already in the cache before each test (default 0)");
       sub.add_flag("--no-bandwidth", o->no_probe, "skip the memory-bandwidth probe");
       sub.add_flag("--json", o->json, "print JSON instead of the table");
+      o->profile = profile::enabled();
+      sub.add_flag("--profile", o->profile,
+                   "time per phase (attention, router, conversions, experts, head, ...), thread idle time and the "
+                   "backend of every product, over the timed repetitions (also LATTE_PROFILE=1)");
       return [o] { return bench(*o); };
     },
     40}};

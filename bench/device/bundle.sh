@@ -1,8 +1,10 @@
 #!/bin/bash
 # Packs what a `device` (16-core machine) run needs into build-device/carry: latte, synth_model, bandwidth,
 # bench_regions from BUILD (default build/), every non-libc shared library they load, the DeepSeek-V3 vocab GGUF
-# (for synth_model) and run_scaling.sh. Carry build-device/carry to the device and run:
+# (for synth_model), the peer runtimes (../shared/peers: tarballs + peer script, in lb/peers) and the device
+# scripts (run_scaling.sh, run_prefill.sh). Carry build-device/carry to the device and run:
 #   mkdir -p /tmp/x && tar -C /tmp/x -xJf build-device/carry/bundle.tar.xz && bash /tmp/x/lb/run_scaling.sh /tmp/x/lb
+#   ... && bash /tmp/x/lb/run_prefill.sh /tmp/x/lb
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -15,6 +17,7 @@ for exe in "$S/bin/"*; do ldd "$exe" | awk '/=> \// {print $1, $3}'; done | sort
   case $name in libc.so.6|libm.so.6) ;; *) cp -L "$path" "$S/lib/$name" ;; esac
 done
 cp "$SHARED/models/deepseek-v3-vocab.gguf" "$S/vocab.gguf"
-cp "$ROOT/bench/device/run_scaling.sh" "$S/"
+cp "$ROOT/bench/device/run_scaling.sh" "$ROOT/bench/device/run_prefill.sh" "$S/"
+mkdir -p "$S/peers" && cp "$SHARED/peers/peer" "$SHARED/peers/"*.tar.xz "$S/peers/"
 tar -C "$OUTD/stage" -cf - lb | xz -6 -T2 > "$OUTD/carry/bundle.tar.xz"
 ls -la "$OUTD/carry/bundle.tar.xz"

@@ -14,6 +14,7 @@
 #include "quant/kernels.h"
 #include "formats/error.h"
 #include "runtime/compute/gemm_impl.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 
 namespace latte {
@@ -194,6 +195,7 @@ std::shared_ptr<const ConvertedWeight> cached_weight(GemmContext::Impl& c, const
     if (it != c.cached.end()) return it->second;
   }
   // Built outside the lock (conversion fans out over the pool); a racing builder's copy is dropped.
+  profile::Scope ps(profile::Phase::WeightConvert);
   auto cw = std::make_shared<ConvertedWeight>();
   cw->m = W.ne[1];
   cw->k = W.ne[0];
@@ -243,6 +245,7 @@ void gemm_rows(GemmContext::Impl& c, const TensorView& W, const float* X, int64_
     act_ts = row_bytes(att, k);
     if (c.act.size() < act_ts * static_cast<size_t>(n)) c.act.resize(act_ts * static_cast<size_t>(n));
     uint8_t* dst = c.act.data();
+    profile::Scope ps(profile::Phase::ActConvert);
     auto conv = [&](int64_t a, int64_t b, int) {
       for (int64_t t = a; t < b; ++t) {
         if (q) q(X + t * ldx, dst + static_cast<size_t>(t) * act_ts, k);
@@ -284,6 +287,7 @@ void gemm_sgemm(GemmContext::Impl& c, const TensorView& W, const float* X, int64
   const int64_t k = W.ne[0], m = W.ne[1];
   openblas_set_num_threads(c.pool.size());
   auto run = [&](const float* w, int64_t j0, int64_t mt) {
+    profile::LibScope lib;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(mt),
                 static_cast<blasint>(k), 1.0f, X, static_cast<blasint>(ldx), w, static_cast<blasint>(k), 0.0f, Y + j0,
                 static_cast<blasint>(ldy));
@@ -301,8 +305,22 @@ void gemm_sgemm(GemmContext::Impl& c, const TensorView& W, const float* X, int64
   if (c.wf32.size() < static_cast<size_t>(tile * k)) c.wf32.resize(static_cast<size_t>(tile * k));
   for (int64_t j0 = 0; j0 < m; j0 += tile) {
     const int64_t mt = std::min(tile, m - j0);
-    convert_rows_f32(W, j0, mt, c.wf32.data(), c.pool);
+    {
+      profile::Scope ps(profile::Phase::WeightConvert);
+      convert_rows_f32(W, j0, mt, c.wf32.data(), c.pool);
+    }
     run(c.wf32.data(), j0, mt);
+  }
+}
+
+void run_backend(GemmContext::Impl& c, GemmBackend b, const TensorView& W, const float* X, int64_t ldx, int64_t n,
+                 float* Y, int64_t ldy) {
+  switch (b) {
+    case GemmBackend::Sgemm: gemm_sgemm(c, W, X, ldx, n, Y, ldy); return;
+    case GemmBackend::OnednnBf16: gemm_onednn_bf16(c, W, X, ldx, n, Y, ldy); return;
+    case GemmBackend::OnednnInt8: gemm_onednn_int8(c, W, X, ldx, n, Y, ldy); return;
+    case GemmBackend::Rows:
+    case GemmBackend::Auto: gemm_rows(c, W, X, ldx, n, Y, ldy); return;
   }
 }
 
@@ -321,13 +339,13 @@ void gemm(const TensorView& W, const float* X, int64_t n, float* Y, GemmContext&
   GemmContext::Impl& c = ctx.impl();
   GemmBackend b = args.backend;
   if (b == GemmBackend::Auto) b = ctx.choose(W.type(), n, m, k);
-  switch (b) {
-    case GemmBackend::Sgemm: gemm_sgemm(c, W, X, ldx, n, Y, ldy); return;
-    case GemmBackend::OnednnBf16: gemm_onednn_bf16(c, W, X, ldx, n, Y, ldy); return;
-    case GemmBackend::OnednnInt8: gemm_onednn_int8(c, W, X, ldx, n, Y, ldy); return;
-    case GemmBackend::Rows:
-    case GemmBackend::Auto: gemm_rows(c, W, X, ldx, n, Y, ldy); return;
+  if (profile::enabled()) {
+    const auto t0 = profile::Clock::now();
+    run_backend(c, b, W, X, ldx, n, Y, ldy);
+    profile::note_gemm(gemm_backend_name(b), W.tt->name, n, m, k, profile::seconds_since(t0));
+    return;
   }
+  run_backend(c, b, W, X, ldx, n, Y, ldy);
 }
 
 }  // namespace latte

@@ -15,6 +15,7 @@
 #include "quant/float16.h"
 #include "formats/error.h"
 #include "runtime/compute/gemm_impl.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 
 namespace latte {
@@ -63,6 +64,7 @@ void matmul(OnednnState& s, dt src, dt dst, const void* X, int64_t ldx, const vo
       throw UnsupportedError(std::string("oneDNN matmul: no implementation for this shape/type: ") + e.what());
     }
   }
+  profile::LibScope lib;
   memory sm(src_md, s.eng, const_cast<void*>(X));
   memory wm(wei_md, s.eng, const_cast<void*>(W));
   memory dm(dst_md, s.eng, Y);
@@ -79,9 +81,12 @@ void gemm_onednn_bf16(GemmContext::Impl& c, const TensorView& W, const float* X,
   // Activations to bf16 [n][k] (round to nearest even).
   if (c.xbf16.size() < static_cast<size_t>(n * k)) c.xbf16.resize(static_cast<size_t>(n * k));
   uint16_t* xb = c.xbf16.data();
-  c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
-    for (int64_t t = a; t < b; ++t) round_bf16(X + t * ldx, xb + t * k, k);
-  });
+  {
+    profile::Scope ps(profile::Phase::ActConvert);
+    c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
+      for (int64_t t = a; t < b; ++t) round_bf16(X + t * ldx, xb + t * k, k);
+    });
+  }
   OmpThreads omp(c.pool.size());
   if (W.type() == DType::BF16 && W.nb1 % 2 == 0) {
     matmul(s, dt::bf16, dt::f32, xb, k, W.data, static_cast<int64_t>(W.nb1 / 2), Y, ldy, n, m, k);
@@ -96,7 +101,10 @@ void gemm_onednn_bf16(GemmContext::Impl& c, const TensorView& W, const float* X,
   if (c.wbf16.size() < static_cast<size_t>(tile * k)) c.wbf16.resize(static_cast<size_t>(tile * k));
   for (int64_t j0 = 0; j0 < m; j0 += tile) {
     const int64_t mt = std::min(tile, m - j0);
-    convert_rows_bf16(W, j0, mt, c.wbf16.data(), c.pool);
+    {
+      profile::Scope ps(profile::Phase::WeightConvert);
+      convert_rows_bf16(W, j0, mt, c.wbf16.data(), c.pool);
+    }
     matmul(s, dt::bf16, dt::f32, xb, k, c.wbf16.data(), k, Y + j0, ldy, n, mt, k);
   }
 }
@@ -110,11 +118,12 @@ void gemm_onednn_int8(GemmContext::Impl& c, const TensorView& W, const float* X,
   if (c.xscale.size() < static_cast<size_t>(n)) c.xscale.resize(static_cast<size_t>(n));
   int8_t* xq = c.xs8.data();
   float* sx = c.xscale.data();
-  c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
-    for (int64_t t = a; t < b; ++t) {
-      sx[t] = quantize_s8(X + t * ldx, xq + t * k, k);
-    }
-  });
+  {
+    profile::Scope ps(profile::Phase::ActConvert);
+    c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
+      for (int64_t t = a; t < b; ++t) sx[t] = quantize_s8(X + t * ldx, xq + t * k, k);
+    });
+  }
   const int64_t tile = c.cache ? m : std::min(m, gemm_tile_rows());
   if (c.acc.size() < static_cast<size_t>(n * tile)) c.acc.resize(static_cast<size_t>(n * tile));
   int32_t* acc = c.acc.data();
@@ -141,7 +150,10 @@ void gemm_onednn_int8(GemmContext::Impl& c, const TensorView& W, const float* X,
   if (c.wscale.size() < static_cast<size_t>(tile)) c.wscale.resize(static_cast<size_t>(tile));
   for (int64_t j0 = 0; j0 < m; j0 += tile) {
     const int64_t mt = std::min(tile, m - j0);
-    convert_rows_s8(W, j0, mt, c.ws8.data(), c.wscale.data(), c.pool);
+    {
+      profile::Scope ps(profile::Phase::WeightConvert);
+      convert_rows_s8(W, j0, mt, c.ws8.data(), c.wscale.data(), c.pool);
+    }
     {
       OmpThreads omp(c.pool.size());
       matmul(s, dt::s8, dt::s32, xq, k, c.ws8.data(), k, acc, mt, n, mt, k);

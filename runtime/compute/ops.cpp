@@ -9,6 +9,7 @@
 #include "quant/kernels.h"
 #include "formats/error.h"
 #include "runtime/compute/gemm.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 
 namespace latte {
@@ -84,6 +85,19 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
 
 void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
                     int64_t n_tok, const int32_t* mats, int64_t n_mats) {
+  if (!profile::enabled()) {
+    matmul_3d_impl(W, X, ldx, xs, Y, ldy, ys, n_tok, mats, n_mats);
+    return;
+  }
+  const auto t0 = profile::Clock::now();
+  matmul_3d_impl(W, X, ldx, xs, Y, ldy, ys, n_tok, mats, n_mats);
+  const int64_t M = mats ? n_mats : W.ne[2];
+  profile::note_gemm(n_tok > 1 && kt_.gemm_tile[static_cast<uint32_t>(W.type())] ? "rows-tile" : "rows", W.tt->name,
+                     n_tok * M, W.ne[1], W.ne[0], profile::seconds_since(t0));
+}
+
+void Ops::matmul_3d_impl(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy,
+                         int64_t ys, int64_t n_tok, const int32_t* mats, int64_t n_mats) {
   const int64_t M = mats ? n_mats : W.ne[2];
   if (n_tok <= 0 || M <= 0) return;
   const int64_t n = W.ne[0], n_out = W.ne[1];
@@ -112,6 +126,7 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
     const size_t total = act_ms * static_cast<size_t>(M);
     if (act_.size() < total) act_.resize(total);
     uint8_t* dst = act_.data();
+    profile::Scope ps(profile::Phase::ActConvert);
     auto conv = [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t m = i / n_tok, t = i % n_tok;
@@ -159,6 +174,19 @@ void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs
 
 void Ops::gemv_batch(const GemvTask* tasks, int64_t n_tasks) {
   if (n_tasks <= 0) return;
+  if (!profile::enabled()) {
+    gemv_batch_impl(tasks, n_tasks);
+    return;
+  }
+  const auto t0 = profile::Clock::now();
+  gemv_batch_impl(tasks, n_tasks);
+  double mk = 0;
+  for (int64_t i = 0; i < n_tasks; ++i) mk += static_cast<double>(tasks[i].w->ne[0]) * static_cast<double>(tasks[i].w->ne[1]);
+  // flop counted as one product of 1 × mk (note_gemm multiplies n·m·k by 2)
+  profile::note_gemm("gemv-batch", "mixed", 1, static_cast<int64_t>(mk), 1, profile::seconds_since(t0));
+}
+
+void Ops::gemv_batch_impl(const GemvTask* tasks, int64_t n_tasks) {
   // 1. Activations: one conversion per distinct (x, partner type), serial (each is a single short row).
   task_act_.resize(static_cast<size_t>(n_tasks));
   size_t used = 0;

@@ -68,6 +68,9 @@ class Ops {
  private:
   const KernelTable& kt_;
   const ThreadPool& pool_;
+  void matmul_3d_impl(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
+                      int64_t n_tok, const int32_t* mats, int64_t n_mats);
+  void gemv_batch_impl(const GemvTask* tasks, int64_t n_tasks);
   std::vector<uint8_t> act_;  // quantized activations [n_tok][act row bytes]
   struct BatchItem {          // gemv_batch work item: rows [r0, r0+nr) of task `task`
     int32_t task;

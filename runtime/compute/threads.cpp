@@ -1,13 +1,17 @@
 #include "runtime/compute/threads.h"
 
+#include "runtime/compute/profile.h"
+
 #include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace latte {
 
@@ -46,18 +50,76 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     body(0, n, 0);
     return;
   }
-#pragma omp parallel num_threads(nt)
-  {
-    const int t = omp_get_thread_num();
+  auto chunk = [&](int t) {
     const int64_t u0 = units * t / nt, u1 = units * (t + 1) / nt;
     const int64_t b = std::min(n, u0 * grain), e = std::min(n, u1 * grain);
     if (b < e) body(b, e, t);
+  };
+  if (profile::enabled()) {
+    std::vector<double> busy(static_cast<size_t>(nt), 0.0);
+    const auto t0 = profile::Clock::now();
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num();
+      const auto s0 = profile::Clock::now();
+      chunk(t);
+      busy[static_cast<size_t>(t)] = profile::seconds_since(s0);
+    }
+    profile::note_region(profile::seconds_since(t0), busy.data(), nt);
+    return;
   }
+#pragma omp parallel num_threads(nt)
+  chunk(omp_get_thread_num());
+}
+
+void ThreadPool::parallel_items(int64_t n, const std::function<void(int64_t, int)>& body) const {
+  if (n <= 0) return;
+  const int nt = static_cast<int>(std::min<int64_t>(n_, n));
+  if (nt <= 1) {
+    for (int64_t i = 0; i < n; ++i) body(i, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  auto drain = [&](int t) {
+    for (int64_t i = next.fetch_add(1, std::memory_order_relaxed); i < n;
+         i = next.fetch_add(1, std::memory_order_relaxed))
+      body(i, t);
+  };
+  if (profile::enabled()) {
+    std::vector<double> busy(static_cast<size_t>(nt), 0.0);
+    const auto t0 = profile::Clock::now();
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num();
+      const auto s0 = profile::Clock::now();
+      drain(t);
+      busy[static_cast<size_t>(t)] = profile::seconds_since(s0);
+    }
+    profile::note_region(profile::seconds_since(t0), busy.data(), nt);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  drain(omp_get_thread_num());
 }
 
 void ThreadPool::run_on_all(const std::function<void(int, int)>& body) const {
   if (n_ <= 1) {
     body(0, 1);
+    return;
+  }
+  if (profile::enabled()) {
+    std::vector<double> busy(static_cast<size_t>(n_), 0.0);
+    int team = n_;
+    const auto t0 = profile::Clock::now();
+#pragma omp parallel num_threads(n_)
+    {
+      const int t = omp_get_thread_num();
+      if (t == 0) team = omp_get_num_threads();
+      const auto s0 = profile::Clock::now();
+      body(t, omp_get_num_threads());
+      busy[static_cast<size_t>(t)] = profile::seconds_since(s0);
+    }
+    profile::note_region(profile::seconds_since(t0), busy.data(), team);
     return;
   }
 #pragma omp parallel num_threads(n_)

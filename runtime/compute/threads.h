@@ -19,6 +19,11 @@ class ThreadPool {
   // body(begin, end, thread_index) once per chunk, concurrently. Returns when all are done.
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& body, int64_t grain = 1) const;
 
+  // Calls body(i, thread_index) once for every item i in [0, n): the team's threads take items one at a time from
+  // a shared atomic counter (dynamic schedule; list the costliest items first so that the last ones are small).
+  // Returns when all are done.
+  void parallel_items(int64_t n, const std::function<void(int64_t, int)>& body) const;
+
   // Calls body(thread_index, n_threads) on every thread of the team (for custom splits).
   void run_on_all(const std::function<void(int, int)>& body) const;
 

@@ -5,6 +5,7 @@
 
 #include "runtime/cache/latent_cache.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
 #include "runtime/session/session.h"
 #include "runtime/model/weights.h"
 
@@ -43,12 +44,16 @@ void forward(ForwardState& st, Ops& ops, LatentCache& cache, const int32_t* toke
     for (int64_t i = 0; i < n * E; ++i) x[i] += a[i];
     for (int64_t t = 0; t < n; ++t) rmsnorm(x + t * E, L.ffn_norm, h + t * E, E, hp.rms_eps);
     if (L.moe) moe_forward(ops, st.router, L, E, h, n, a, st.moe, &st.expert_evals);
-    else swiglu(ops, L.ffn_gate, L.ffn_up, L.ffn_down, h, E, n, a, E, st.ffn);
+    else {
+      profile::Scope pd(profile::Phase::Dense);
+      swiglu(ops, L.ffn_gate, L.ffn_up, L.ffn_down, h, E, n, a, E, st.ffn);
+    }
     for (int64_t i = 0; i < n * E; ++i) x[i] += a[i];
   }
 
   // Output head: every row, or only the last token's; none when the caller needs no logits (logits == nullptr).
   if (!logits) return;
+  profile::Scope ph(profile::Phase::OutputHead);
   const int64_t first = all_rows ? 0 : n - 1;
   const int64_t rows = n - first;
   float* xo = need(st.xo, rows * E);

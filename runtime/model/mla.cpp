@@ -11,6 +11,7 @@
 #include "runtime/model/hparams.h"
 #include "runtime/cache/latent_cache.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
 #include "runtime/model/rope.h"
 #include "runtime/compute/threads.h"
 #include "runtime/model/weights.h"
@@ -41,9 +42,12 @@ void attend_chunked(Ops& ops, const float* K, const float* qcat, int64_t n, int6
     const int64_t nt = std::min(qc, n - t0);
     const int64_t m = pos0 + t0 + nt;  // key rows seen by the chunk's last token
     const int64_t rows = nt * H;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(m),
-                static_cast<blasint>(W), scale, qcat + t0 * H * W, static_cast<blasint>(W), K,
-                static_cast<blasint>(W), 0.0f, S, static_cast<blasint>(m));
+    {
+      profile::LibScope lib;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(rows), static_cast<blasint>(m),
+                  static_cast<blasint>(W), scale, qcat + t0 * H * W, static_cast<blasint>(W), K,
+                  static_cast<blasint>(W), 0.0f, S, static_cast<blasint>(m));
+    }
     // Causal mask + softmax per row; masked entries set to 0 so the P·K product ignores them.
     auto sm = [&](int64_t i0, int64_t i1, int) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -55,6 +59,7 @@ void attend_chunked(Ops& ops, const float* K, const float* qcat, int64_t n, int6
     };
     if (pool.size() > 1 && rows * m >= 65536) pool.parallel_for(rows, sm);
     else sm(0, rows, 0);
+    profile::LibScope lib;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<blasint>(rows), static_cast<blasint>(Nkv),
                 static_cast<blasint>(m), 1.0f, S, static_cast<blasint>(m), K, static_cast<blasint>(W), 0.0f,
                 olat + t0 * H * Nkv, static_cast<blasint>(Nkv));
@@ -99,17 +104,23 @@ void attend_expanded(Ops& ops, const LayerWeights& w, const float* K, const floa
   auto bi = [](int64_t v) { return static_cast<blasint>(v); };
   for (int64_t h = 0; h < H; ++h) {
     // K_nope = C · Kb_h ([m][Nkv]·[Nkv][P]); V = C · Vb_hᵀ ([m][Nkv]·[Nkv][Dv]).
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(m_all), bi(P), bi(Nkv), 1.0f, K, bi(W),
-                s.kb.data() + h * Nkv * P, bi(P), 0.0f, s.kexp.data(), bi(P));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(m_all), bi(Dv), bi(Nkv), 1.0f, K, bi(W),
-                s.vb.data() + h * Dv * Nkv, bi(Nkv), 0.0f, s.vexp.data(), bi(Dv));
+    {
+      profile::LibScope lib;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(m_all), bi(P), bi(Nkv), 1.0f, K, bi(W),
+                  s.kb.data() + h * Nkv * P, bi(P), 0.0f, s.kexp.data(), bi(P));
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(m_all), bi(Dv), bi(Nkv), 1.0f, K, bi(W),
+                  s.vb.data() + h * Dv * Nkv, bi(Nkv), 0.0f, s.vexp.data(), bi(Dv));
+    }
     for (int64_t t0 = 0; t0 < n; t0 += qc) {
       const int64_t nt = std::min(qc, n - t0), m = pos0 + t0 + nt;
       const float* qh = q + t0 * H * Dqk + h * Dqk;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(nt), bi(m), bi(P), scale, qh, bi(H * Dqk),
-                  s.kexp.data(), bi(P), 0.0f, S, bi(m));
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(nt), bi(m), bi(R), scale, qh + P, bi(H * Dqk), K + Nkv,
-                  bi(W), 1.0f, S, bi(m));
+      {
+        profile::LibScope lib;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(nt), bi(m), bi(P), scale, qh, bi(H * Dqk),
+                    s.kexp.data(), bi(P), 0.0f, S, bi(m));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(nt), bi(m), bi(R), scale, qh + P, bi(H * Dqk),
+                    K + Nkv, bi(W), 1.0f, S, bi(m));
+      }
       auto sm = [&](int64_t i0, int64_t i1, int) {
         for (int64_t i = i0; i < i1; ++i) {
           const int64_t valid = pos0 + t0 + i + 1;
@@ -120,6 +131,7 @@ void attend_expanded(Ops& ops, const LayerWeights& w, const float* K, const floa
       };
       if (pool.size() > 1 && nt * m >= 65536) pool.parallel_for(nt, sm);
       else sm(0, nt, 0);
+      profile::LibScope lib;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(nt), bi(Dv), bi(m), 1.0f, S, bi(m), s.vexp.data(),
                   bi(Dv), 0.0f, o + t0 * H * Dv + h * Dv, bi(H * Dv));
     }
@@ -149,6 +161,7 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
                  int64_t layer, const float* x, int64_t n, int64_t pos0, float* out, MlaScratch& s) {
   const int64_t E = hp.n_embd, H = hp.n_head, Nkv = hp.kv_lora_rank, R = hp.qk_rope, P = hp.qk_nope;
   const int64_t Dv = hp.v_dim, Dqk = hp.qk_head_dim(), W = Nkv + R;
+  profile::Scope prof(profile::Phase::AttnProj);
   auto need = [](std::vector<float>& v, int64_t k) {
     if (v.size() < static_cast<size_t>(k)) v.resize(static_cast<size_t>(k));
     return v.data();
@@ -186,9 +199,12 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
 
   // Prompt micro-batches where the expanded form needs fewer operations: attention straight to o[t][h].
   if (mla_gemm_enabled() && n >= kMlaGemmMinTokens && use_expanded(n, pos0, Nkv, R, P, Dv)) {
-    const float* K = cache.rows_f32(layer, pos0 + n, s.kv_f32, &ops.pool());
     float* o = need(s.o, n * H * Dv);
-    attend_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s);
+    {
+      profile::Scope pa(profile::Phase::Attention);
+      const float* K = cache.rows_f32(layer, pos0 + n, s.kv_f32, &ops.pool());
+      attend_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s);
+    }
     ops.matmul(w.attn_output, o, H * Dv, out, E, n);
     return;
   }
@@ -205,17 +221,20 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
   // reads the encoded rows directly (cache_attention, cache_codec.h), no converted copy of the cache per step.
   const int64_t n_kv = pos0 + n;
   float* olat = need(s.olat, n * H * Nkv);
-  if (mla_gemm_enabled() && n >= kMlaGemmMinTokens) {
-    const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
-    attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
-  } else {
-    s.limits.resize(static_cast<size_t>(n * H));
-    for (int64_t t = 0; t < n; ++t)
-      for (int64_t h = 0; h < H; ++h) s.limits[static_cast<size_t>(t * H + h)] = pos0 + t + 1;
-    cache_attention(cache.codec(), cache.raw(layer, 0), qcat, s.limits.data(), n * H, hp.kq_scale, olat, s.attn,
-                    &ops.pool());
+  {
+    profile::Scope pa(profile::Phase::Attention);
+    if (mla_gemm_enabled() && n >= kMlaGemmMinTokens) {
+      const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
+      attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
+    } else {
+      s.limits.resize(static_cast<size_t>(n * H));
+      for (int64_t t = 0; t < n; ++t)
+        for (int64_t h = 0; h < H; ++h) s.limits[static_cast<size_t>(t * H + h)] = pos0 + t + 1;
+      cache_attention(cache.codec(), cache.raw(layer, 0), qcat, s.limits.data(), n * H, hp.kq_scale, olat, s.attn,
+                      &ops.pool());
   }
 
+  }
   // 6. Per-head values o[t][h] = Vb_h o_lat[t][h], then the output projection.
   float* o = need(s.o, n * H * Dv);
   ops.matmul_3d(w.attn_v_b, olat, H * Nkv, Nkv, o, H * Dv, Dv, n);

@@ -3,15 +3,28 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <numeric>
 
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
+#include "runtime/model/expert_queue.h"
 #include "runtime/model/weights.h"
 
 namespace latte {
 
 namespace {
+// LATTE_MOE_QUEUE=0 evaluates the routed experts of a micro-batch one at a time (the earlier path; measurement).
+bool expert_queue_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LATTE_MOE_QUEUE");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
 // sqrt(softplus(x)) with torch's softplus threshold (x > 20: x).
 float sqrt_softplus(float x) { return std::sqrt(x > 20.0f ? x : std::log1p(std::exp(x))); }
 }  // namespace
@@ -145,36 +158,50 @@ void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, in
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, int64_t n,
                  float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed) {
   const int64_t X = rp.n_expert, K = rp.n_used;
-  // Router logits [n][X] (F32 weights in practice), then per-token routing.
-  s.logits.resize(static_cast<size_t>(n * X));
-  ops.matmul(w.ffn_gate_inp, x, E, s.logits.data(), X, n);
-  s.idx.resize(static_cast<size_t>(n * K));
-  s.wts.resize(static_cast<size_t>(n * K));
-  for (int64_t t = 0; t < n; ++t) {
-    if (fixed) route_fixed(rp, s.logits.data() + t * X, fixed + t * K, s.idx.data() + t * K, s.wts.data() + t * K);
-    else route(rp, s.logits.data() + t * X, w.exp_probs_b, s.idx.data() + t * K, s.wts.data() + t * K);
+  {
+    profile::Scope prof_router(profile::Phase::Router);
+    // Router logits [n][X] (F32 weights in practice), then per-token routing.
+    s.logits.resize(static_cast<size_t>(n * X));
+    ops.matmul(w.ffn_gate_inp, x, E, s.logits.data(), X, n);
+    s.idx.resize(static_cast<size_t>(n * K));
+    s.wts.resize(static_cast<size_t>(n * K));
+    for (int64_t t = 0; t < n; ++t) {
+      if (fixed) route_fixed(rp, s.logits.data() + t * X, fixed + t * K, s.idx.data() + t * K, s.wts.data() + t * K);
+      else route(rp, s.logits.data() + t * X, w.exp_probs_b, s.idx.data() + t * K, s.wts.data() + t * K);
+    }
+
+    // Group the (token, weight) pairs by expert.
+    s.by_expert.resize(static_cast<size_t>(X));
+    for (auto& v : s.by_expert) v.clear();
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t k = 0; k < K; ++k)
+        s.by_expert[static_cast<size_t>(s.idx[static_cast<size_t>(t * K + k)])].push_back(
+            {static_cast<int32_t>(t), s.wts[static_cast<size_t>(t * K + k)]});
   }
-
-  // Group the (token, weight) pairs by expert.
-  s.by_expert.resize(static_cast<size_t>(X));
-  for (auto& v : s.by_expert) v.clear();
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t k = 0; k < K; ++k)
-      s.by_expert[static_cast<size_t>(s.idx[static_cast<size_t>(t * K + k)])].push_back(
-          {static_cast<int32_t>(t), s.wts[static_cast<size_t>(t * K + k)]});
-
   if (n == 1) {
+    profile::Scope ps(profile::Phase::RoutedExperts);  // decode: shared and routed products share regions
     moe_decode_step(ops, rp, w, E, x, y, s, K);
     if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
     return;
   }
   // Shared experts first (overwrites y), then each selected expert once over its gathered tokens.
-  if (w.ffn_gate_shexp.valid())
+  if (w.ffn_gate_shexp.valid()) {
+    profile::Scope ps(profile::Phase::SharedExperts);
     swiglu(ops, w.ffn_gate_shexp, w.ffn_up_shexp, w.ffn_down_shexp, x, E, n, y, E, s.ffn, rp.limit_shexp);
-  else std::fill(y, y + n * E, 0.0f);
+  } else {
+    std::fill(y, y + n * E, 0.0f);
+  }
+  profile::Scope pr(profile::Phase::RoutedExperts);
   // Routed sum accumulated separately so that y = routed + shared is summed in the reference order.
-  s.routed.assign(static_cast<size_t>(n * E), 0.0f);
+  s.routed.resize(static_cast<size_t>(n * E));
   float* routed = s.routed.data();
+  if (expert_queue_enabled() && expert_queue_supported(ops, w.ffn_gate_exps, w.ffn_up_exps, w.ffn_down_exps)) {
+    expert_queue_forward(ops, w.ffn_gate_exps, w.ffn_up_exps, w.ffn_down_exps, x, n, E, s.idx.data(), s.wts.data(),
+                         K, rp.limit_exp, routed, s.queue, expert_evals);
+    for (int64_t i = 0; i < n * E; ++i) y[i] += routed[i];
+    return;
+  }
+  std::fill(routed, routed + n * E, 0.0f);
   for (int64_t e = 0; e < X; ++e) {
     const auto& list = s.by_expert[static_cast<size_t>(e)];
     const int64_t m = static_cast<int64_t>(list.size());

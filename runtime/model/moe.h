@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/model/expert_queue.h"
 #include "runtime/model/ffn.h"
 #include "runtime/model/hparams.h"
 #include "runtime/compute/ops.h"
@@ -40,6 +41,7 @@ struct MoeScratch {
   std::vector<GemvTask> tasks;  // decode: the step's gate/up, then down products
   std::vector<std::vector<std::pair<int32_t, float>>> by_expert;  // expert -> (token, weight)
   FfnScratch ffn;
+  ExpertQueueScratch queue;  // prefill: routed experts as one work queue (expert_queue.h)
 };
 
 // y[n][E] = Σ_k w_k·Expert_k(x) + Shared(x) for each token row of x [n][E]. Adds the number of (token, expert)

@@ -5,6 +5,7 @@
 
 #include "runtime/cache/v4_cache.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
 #include "runtime/model/model.h"
 
 namespace latte {
@@ -52,7 +53,10 @@ void v4_forward(V4ForwardState& st, Ops& ops, V4Cache& cache, const int32_t* tok
     const Rope& rope = L.kind == V4LayerKind::Window ? st.rope_main : st.rope_compress;
     mhc_pre(ops, hp, L.hc_attn, streams, n, x, post, comb, st.mix);
     for (int64_t t = 0; t < n; ++t) rmsnorm(x + t * D, L.attn_norm, h + t * D, D, hp.rms_eps);
-    v4_attention(ops, hp, il, L, rope, cache, h, n, pos0, a, st.attn);
+    {
+      profile::Scope pa(profile::Phase::Attention);  // V4: projections, compressors, indexer and attention
+      v4_attention(ops, hp, il, L, rope, cache, h, n, pos0, a, st.attn);
+    }
     mhc_post(hp, a, post, comb, streams, n);
 
     mhc_pre(ops, hp, L.hc_ffn, streams, n, x, post, comb, st.mix);
@@ -70,6 +74,7 @@ void v4_forward(V4ForwardState& st, Ops& ops, V4Cache& cache, const int32_t* tok
   }
 
   if (!logits) return;
+  profile::Scope ph(profile::Phase::OutputHead);
   const int64_t first = all_rows ? 0 : n - 1;
   const int64_t rows = n - first;
   float* xo = need(st.xo, rows * D);

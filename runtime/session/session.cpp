@@ -11,6 +11,7 @@
 #include "formats/error.h"
 #include "runtime/compute/gemm.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 #include "runtime/session/sequence.h"
 
@@ -84,6 +85,7 @@ void Session::eval(std::span<const int32_t> tokens, float* all_logits, const std
   if (pos0 + n > s.seq->n_ctx())
     throw ResourceError("context full: " + std::to_string(pos0) + " cached + " + std::to_string(n) +
                         " new tokens > n_ctx " + std::to_string(s.seq->n_ctx()));
+  profile::Scope prof(profile::Phase::Other);  // the run's wall time (phases nest inside)
   const int64_t nb = s.p.n_batch;
   // Without all_logits the final token is evaluated on its own, through the decode path: the batched kernels (tile
   // GEMMs, chunked attention) round differently from the one-token ones, and this way a prompt's logits do not
