@@ -1,4 +1,5 @@
-// `latte convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0]`: Hugging Face DeepSeek-V2/V3 checkpoint -> GGUF.
+// `latte convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0]`: Hugging Face DeepSeek-V2/V3 checkpoint -> deepseek2
+// GGUF, DeepSeek-V4 (transformers or official FP8/FP4 layout) -> deepseek4 GGUF.
 #include <unistd.h>
 
 #include <cstdio>
@@ -31,12 +32,12 @@ int run(ConvertCliOptions& o) {
 }
 
 static const Registrar reg{Command{
-    "convert", "Convert a Hugging Face DeepSeek-V2/V3 checkpoint directory to GGUF",
+    "convert", "Convert a Hugging Face DeepSeek-V2/V3/V4 checkpoint directory to GGUF",
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<ConvertCliOptions>();
       sub.add_option("hf_dir", o->opt.hf_dir, "directory with config.json, tokenizer.json, *.safetensors")->required();
       sub.add_option("output", o->opt.out_path, "output GGUF file")->required();
-      sub.add_option("--outtype", o->opt.outtype, "f32 | f16 | bf16 | q8_0 (default bf16)")
+      sub.add_option("--outtype", o->opt.outtype, "f32 | f16 | bf16 | q8_0 (default bf16; V4 FP4 experts stay MXFP4)")
           ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}));
       sub.add_option("--pre", o->opt.pre, "tokenizer.ggml.pre override (default: detected)");
       sub.add_flag("--no-split-kv-b", o->no_split, "write attn_kv_b only (no attn_k_b / attn_v_b)");

@@ -108,6 +108,7 @@ class Writer {
   Writer();
   ~Writer();
   void set_alignment(uint32_t a);  // default 32; also written as general.alignment when != 32
+  // set_u32("general.alignment", a) sets the alignment and writes the key even for 32 (an explicit request).
   void set_u32(const std::string& key, uint32_t v);
   void set_i32(const std::string& key, int32_t v);
   void set_u64(const std::string& key, uint64_t v);

@@ -96,7 +96,7 @@ void Writer::set_alignment(uint32_t a) {
     remove_key("general.alignment");
 }
 void Writer::set_u32(const std::string& key, uint32_t v) {
-  if (key == "general.alignment") return set_alignment(v);
+  if (key == "general.alignment") set_alignment(v);
   impl_->set_scalar(key, ValueType::U32, v);
 }
 void Writer::set_i32(const std::string& key, int32_t v) { impl_->set_scalar(key, ValueType::I32, v); }

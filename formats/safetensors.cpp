@@ -31,6 +31,7 @@ constexpr DTypeInfo kDTypes[] = {
     {"U16", DType::U16, 2},   {"F16", DType::F16, 2},   {"BF16", DType::BF16, 2}, {"I32", DType::I32, 4},
     {"U32", DType::U32, 4},   {"F32", DType::F32, 4},   {"F64", DType::F64, 8},   {"I64", DType::I64, 8},
     {"U64", DType::U64, 8},   {"F8_E4M3", DType::F8_E4M3, 1}, {"F8_E5M2", DType::F8_E5M2, 1},
+    {"F8_E8M0", DType::F8_E8M0, 1},
 };
 
 [[noreturn]] void fail_at(const std::string& path, uint64_t off, const std::string& what) {
@@ -51,7 +52,7 @@ size_t dtype_size(DType t) {
 }
 bool is_float(DType t) {
   return t == DType::F16 || t == DType::BF16 || t == DType::F32 || t == DType::F64 || t == DType::F8_E4M3 ||
-         t == DType::F8_E5M2;
+         t == DType::F8_E5M2 || t == DType::F8_E8M0;
 }
 
 int64_t TensorInfo::n_elements() const {
@@ -80,6 +81,11 @@ float f8_e5m2_to_f32(uint8_t v) {
   if (exp == 0x1F) return mant ? std::numeric_limits<float>::quiet_NaN() : sign * INFINITY;
   if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -16);  // mant/4 * 2^-14
   return sign * std::ldexp(1.0f + static_cast<float>(mant) / 4.0f, exp - 15);
+}
+
+float f8_e8m0_to_f32(uint8_t v) {
+  if (v == 0xFF) return std::numeric_limits<float>::quiet_NaN();
+  return std::ldexp(1.0f, static_cast<int>(v) - 127);
 }
 
 void to_f32(const TensorInfo& t, int64_t first, int64_t n, float* dst) {
@@ -120,6 +126,9 @@ void to_f32(const TensorInfo& t, int64_t first, int64_t n, float* dst) {
     }
     case DType::F8_E5M2:
       for (int64_t i = 0; i < n; ++i) dst[i] = f8_e5m2_to_f32(p[i]);
+      return;
+    case DType::F8_E8M0:
+      for (int64_t i = 0; i < n; ++i) dst[i] = f8_e8m0_to_f32(p[i]);
       return;
     default:
       throw UnsupportedError(t.file + ": tensor '" + t.name + "' has dtype " + dtype_name(t.dtype) +

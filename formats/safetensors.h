@@ -14,7 +14,8 @@
 
 namespace latte::safetensors {
 
-enum class DType { BOOL, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E4M3, F8_E5M2 };
+// F8_E8M0: an unsigned power-of-two exponent byte (bias 127, 255 = NaN), the block-scale type of MX formats.
+enum class DType { BOOL, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E4M3, F8_E5M2, F8_E8M0 };
 const char* dtype_name(DType t);
 size_t dtype_size(DType t);
 bool is_float(DType t);
@@ -81,5 +82,7 @@ void to_f32(const TensorInfo& t, int64_t first, int64_t n, float* dst);
 // Decodes one float8 e4m3fn byte (bias 7, no infinities, S.1111.111 = NaN) / e5m2 byte (IEEE-like, bias 15).
 float f8_e4m3_to_f32(uint8_t v);
 float f8_e5m2_to_f32(uint8_t v);
+// Decodes one E8M0 scale byte: 2^(v - 127); 255 = NaN.
+float f8_e8m0_to_f32(uint8_t v);
 
 }  // namespace latte::safetensors

@@ -17,7 +17,7 @@ CC=clang CXX=clang++ cmake -S . -B $B -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 # The suites that parse untrusted input or hold the numerics run under the sanitizers; the e2e shell tests and
 # the slow tool suites run in the main build only (keeps CI well under 30 minutes on 2 cores).
 SUITES=(test_gguf test_quant test_kernels test_tokenizer test_chat_format test_golden test_sampler
-        test_server_protocol test_memory_plan test_convert test_generate)
+        test_server_protocol test_memory_plan test_convert test_convert_v4 test_generate)
 FUZZERS=(gguf safetensors tokenizer chat chat_request)
 targets=()
 for t in "${SUITES[@]}"; do [[ -f tests/$t.cpp ]] && targets+=("$t"); done

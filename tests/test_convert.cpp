@@ -16,6 +16,7 @@
 #include "formats/safetensors.h"
 #include "quant/types.h"
 #include "formats/error.h"
+#include "tests/st_writer.h"
 #include "tests/test_support.h"
 #include "runtime/convert/convert_hf.h"
 
@@ -25,30 +26,8 @@ using latte::gguf::File;
 
 namespace {
 
-struct StTensor {
-  std::string name, dtype;
-  std::vector<int64_t> shape;
-  std::vector<uint8_t> bytes;
-};
-
-// Minimal safetensors writer (the test's own, independent of the reader under test).
-void write_safetensors(const std::string& path, const std::vector<StTensor>& ts) {
-  nlohmann::ordered_json h;
-  h["__metadata__"] = {{"format", "pt"}};
-  uint64_t off = 0;
-  for (const auto& t : ts) {
-    h[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.bytes.size()}}};
-    off += t.bytes.size();
-  }
-  std::string hs = h.dump();
-  while (hs.size() % 8) hs += ' ';
-  std::ofstream out(path, std::ios::binary);
-  uint64_t n = hs.size();
-  out.write(reinterpret_cast<const char*>(&n), 8);
-  out.write(hs.data(), static_cast<std::streamsize>(hs.size()));
-  for (const auto& t : ts) out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
-  REQUIRE(out.good());
-}
+using latte::test::StTensor;
+using latte::test::write_safetensors;
 
 std::string hf_dir(const std::string& model) { return latte::test::model_path(model + "/hf"); }
 

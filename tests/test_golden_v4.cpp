@@ -57,12 +57,14 @@ std::vector<Prompt> load_refs() {
   return out;
 }
 
-// The f32 GGUF of tiny-dsv4 as `latte convert` writes it: LATTE_TINY_DSV4 overrides, else the shared models
-// folder beside shared/ (/work/models here). Empty if there is none.
+// A tiny-dsv4 GGUF as `latte convert` writes it: from LATTE_TINY_DSV4_DIR (ctest sets it to build/test-models,
+// where its fixture_tiny_dsv4 step converts shared/models/tiny-dsv4/hf first), else build/test-models relative
+// to the working directory, else the models folder beside shared/. Empty if there is none.
 std::string tiny_v4_path(const char* file) {
   if (const char* e = std::getenv("LATTE_TINY_DSV4_DIR"); e && *e) return std::string(e) + "/" + file;
-  const std::string p = latte::test::shared_dir() + "/../models/" + file;
-  return std::ifstream(p).good() ? p : std::string();
+  for (const std::string& p : {std::string("test-models/") + file, latte::test::shared_dir() + "/../models/" + file})
+    if (std::ifstream(p).good()) return p;
+  return std::string();
 }
 
 std::vector<std::string> isas_to_test() {
@@ -148,8 +150,8 @@ int check_greedy(const std::shared_ptr<const Model>& m, const Prompt& p, double 
 
 #define SKIP_WITHOUT(path)                                                                                  \
   if (path.empty()) {                                                                                       \
-    MESSAGE("SKIPPED: no tiny-dsv4 GGUF (set LATTE_TINY_DSV4_DIR or put it in shared/../models; "         \
-            "latte convert of shared/models/tiny-dsv4/hf writes it)");                                      \
+    MESSAGE("SKIPPED: no tiny-dsv4 GGUF (run the suite through ctest, whose fixture_tiny_dsv4 step "        \
+            "converts shared/models/tiny-dsv4/hf, or set LATTE_TINY_DSV4_DIR)");                             \
     return;                                                                                                 \
   }
 

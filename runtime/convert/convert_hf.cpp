@@ -17,6 +17,8 @@
 #include "formats/safetensors.h"
 #include "quant/types.h"
 #include "formats/error.h"
+#include "runtime/convert/convert_rows.h"
+#include "runtime/convert/convert_v4.h"
 #include "runtime/convert/hf_tokenizer.h"
 
 namespace latte::tools {
@@ -25,10 +27,13 @@ namespace {
 
 namespace st = latte::safetensors;
 using json = nlohmann::json;
-
-bool ends_with(const std::string& s, const std::string& p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
+using convert::ends_with;
+using convert::encode_rows;
+using convert::file_type_of;
+using convert::OutTensor;
+using convert::read_rows;
+using convert::rounded_count;
+using Src = convert::SrcMatrix;
 
 // ---- config.json ----
 struct Config {
@@ -62,7 +67,7 @@ Config read_config(const std::string& dir) {
   c.arch = j["architectures"][0].get<std::string>();
   if (c.arch != "DeepseekV2ForCausalLM" && c.arch != "DeepseekV3ForCausalLM")
     throw UnsupportedError(path + ": architecture " + c.arch +
-                           " (supported: DeepseekV2ForCausalLM, DeepseekV3ForCausalLM)");
+                           " (supported: DeepseekV2ForCausalLM, DeepseekV3ForCausalLM, DeepseekV4ForCausalLM)");
   auto get_int = [&](const char* key, bool required, int64_t def = 0) -> int64_t {
     if (!j.contains(key) || j[key].is_null()) {
       if (required) throw FormatError(path + ": missing \"" + std::string(key) + "\"");
@@ -132,83 +137,13 @@ Config read_config(const std::string& dir) {
   return c;
 }
 
-// gguf-py's model_weight_count_rounded_notation(n, min_digits = 2).
-std::string rounded_count(double n) {
-  double scaled;
-  const char* suffix;
-  if (n > 1e12) scaled = n * 1e-12, suffix = "T";
-  else if (n > 1e9) scaled = n * 1e-9, suffix = "B";
-  else if (n > 1e6) scaled = n * 1e-6, suffix = "M";
-  else scaled = n * 1e-3, suffix = "K";
-  std::string digits = std::to_string(static_cast<long long>(std::nearbyint(scaled)));
-  digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
-  int fix = std::max(2 - static_cast<int>(digits.size()), 0);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f%s", fix, scaled, suffix);
-  return buf;
-}
-
 // ---- source rows ----
 
-// A source matrix: rows of `cols` values (HF [rows, cols]; 1-D tensors are one row). FP8 weights carry their
-// block-wise inverse scales ([ceil(rows/br), ceil(cols/bc)]).
-struct Src {
-  const st::TensorInfo* t = nullptr;
-  const st::TensorInfo* scale = nullptr;
-  int64_t rows = 1, cols = 1, br = 128, bc = 128;
-};
-
+// An HF source tensor; FP8 weights carry their block-wise inverse scales `<name>_scale_inv`.
 Src make_src(const st::TensorInfo* t, const st::Checkpoint& ck, const Config& cfg) {
-  Src s;
-  s.t = t;
-  if (!st::is_float(t->dtype))
-    throw UnsupportedError(t->file + ": tensor '" + t->name + "' has dtype " + st::dtype_name(t->dtype));
-  if (t->shape.empty() || t->shape.size() > 2)
-    throw FormatError(t->file + ": tensor '" + t->name + "' has shape " + t->shape_string() + " (expected 1-D or 2-D)");
-  s.cols = t->shape.back();
-  s.rows = t->shape.size() == 2 ? t->shape[0] : 1;
-  if (t->dtype == st::DType::F8_E4M3 || t->dtype == st::DType::F8_E5M2) {
-    s.scale = ck.find(t->name + "_scale_inv");
-    if (!s.scale) throw FormatError(t->file + ": FP8 tensor '" + t->name + "' has no '" + t->name + "_scale_inv'");
-    s.br = cfg.fp8_block[0];
-    s.bc = cfg.fp8_block[1];
-    const int64_t sr = (s.rows + s.br - 1) / s.br, sc = (s.cols + s.bc - 1) / s.bc;
-    bool ok = st::is_float(s.scale->dtype) &&
-              ((s.scale->shape.size() == 2 && s.scale->shape[0] == sr && s.scale->shape[1] == sc) ||
-               (s.scale->shape.size() == 1 && sr == 1 && s.scale->shape[0] == sc));
-    if (!ok || s.scale->dtype == st::DType::F8_E4M3 || s.scale->dtype == st::DType::F8_E5M2)
-      throw FormatError(s.scale->file + ": tensor '" + s.scale->name + "' has shape " + s.scale->shape_string() +
-                        ", expected [" + std::to_string(sr) + ", " + std::to_string(sc) + "]");
-  }
-  return s;
+  return convert::src_matrix(t, ck.find(t->name + "_scale_inv"), t->name + "_scale_inv", cfg.fp8_block[0],
+                             cfg.fp8_block[1]);
 }
-
-// Rows [r0, r0 + nr) of `s` as f32 into dst (nr × cols).
-void read_rows(const Src& s, int64_t r0, int64_t nr, float* dst) {
-  st::to_f32(*s.t, r0 * s.cols, nr * s.cols, dst);
-  if (!s.scale) return;
-  const int64_t sc = (s.cols + s.bc - 1) / s.bc;
-  std::vector<float> scales(static_cast<size_t>(sc));
-  for (int64_t r = r0; r < r0 + nr; ++r) {
-    if (r == r0 || r % s.br == 0) st::to_f32(*s.scale, (r / s.br) * sc, sc, scales.data());
-    float* row = dst + (r - r0) * s.cols;
-    for (int64_t c = 0; c < s.cols; ++c) row[c] *= scales[static_cast<size_t>(c / s.bc)];
-  }
-}
-
-// One GGUF tensor to write: shape (GGUF order), type, and a producer of its f32 rows (rows of ne[0] values).
-struct OutTensor {
-  std::string name;
-  std::vector<int64_t> ne;
-  uint32_t type = 0;
-  std::function<void(int64_t r0, int64_t nr, float* dst)> rows;
-  int64_t n_rows() const {
-    int64_t n = 1;
-    for (size_t i = 1; i < ne.size(); ++i) n *= ne[i];
-    return n;
-  }
-  int64_t n_elements() const { return n_rows() * ne[0]; }
-};
 
 uint32_t pick_type(const std::string& name, const std::vector<int64_t>& ne, DType outtype) {
   if (ne.size() == 1 || ends_with(name, "_norm.weight") || name.find("ffn_gate_inp") != std::string::npos ||
@@ -422,35 +357,10 @@ class Planner {
   std::map<int64_t, LayerExperts> experts_;
 };
 
-// Encodes rows [first, first + n) of `t` into dst (n × row_bytes of GGUF data), ≤ 1 Mi f32 values at a time.
-void encode_rows(const OutTensor& t, int64_t first, int64_t n, uint8_t* dst) {
-  const TypeTraits& tt = *find_type(t.type);
-  const int64_t ne0 = t.ne[0];
-  const size_t rb = row_bytes(tt, ne0);
-  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 20) / ne0);
-  std::vector<float> buf(static_cast<size_t>(std::min(chunk, n) * ne0));
-  for (int64_t r = 0; r < n; r += chunk) {
-    const int64_t nr = std::min(chunk, n - r);
-    t.rows(first + r, nr, buf.data());
-    uint8_t* out = dst + static_cast<size_t>(r) * rb;
-    if (tt.type == DType::F32) std::memcpy(out, buf.data(), static_cast<size_t>(nr * ne0) * 4);
-    else tt.quantize_row(buf.data(), out, nr * ne0);
-  }
-}
-
-uint32_t file_type_of(DType t) {
-  switch (t) {
-    case DType::F32: return 0;
-    case DType::F16: return 1;
-    case DType::Q8_0: return 7;
-    case DType::BF16: return 32;
-    default: return 0;
-  }
-}
-
 }  // namespace
 
 ConvertSummary convert_hf(const ConvertOptions& opt) {
+  if (is_deepseek_v4_checkpoint(opt.hf_dir)) return convert_v4(opt);
   DType outtype;
   if (!parse_type_name(opt.outtype, outtype) ||
       (outtype != DType::F32 && outtype != DType::F16 && outtype != DType::BF16 && outtype != DType::Q8_0))

@@ -1,7 +1,8 @@
 // Hugging Face DeepSeek-V2/V3 checkpoint directory -> deepseek2 GGUF (GGUF_DEEPSEEK.md §C.6), in C++.
 // Reads config.json, tokenizer.json + tokenizer_config.json and *.safetensors (single file or sharded index),
 // merges routed experts into 3-D tensors, writes attn_kv_b and the split attn_k_b / attn_v_b, skips MTP layers,
-// dequantizes FP8 e4m3 weights with block-wise weight_scale_inv on the fly. Tensors are streamed in row chunks:
+// dequantizes FP8 e4m3 weights with block-wise weight_scale_inv on the fly. DeepSeek-V4 checkpoints (config names
+// DeepseekV4ForCausalLM) go to runtime/convert/convert_v4.h and give deepseek4 files. Tensors are streamed in row chunks:
 // memory stays at ~16 MiB of output plus ~4 MiB of f32 scratch. The output is written to "<out>.tmp" and renamed.
 #pragma once
 #include <cstdint>
