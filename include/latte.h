@@ -217,6 +217,7 @@ typedef struct latte_generate_result {
   int32_t n_prompt_evaluated;  /* of which evaluated (the rest was reused from the cache) */
   int32_t n_generated;         /* tokens generated */
   double prompt_seconds, gen_seconds;
+  double constraint_seconds;   /* of gen_seconds: spent on the structured-output constraint (masks) */
 } latte_generate_result;
 
 LATTE_API latte_generate_params latte_generate_default_params(void);
@@ -225,6 +226,27 @@ LATTE_API latte_generate_params latte_generate_default_params(void);
  * reason LATTE_STOP_CANCELLED. result may be NULL. */
 LATTE_API latte_status latte_generate(latte_session* session, const int32_t* prompt, size_t n_prompt,
                                       const latte_generate_params* params, latte_generate_result* result);
+
+/* ---- structured output ----
+ * A constraint set on a session applies to every later latte_generate on it (each generation starts a fresh
+ * document) until it is replaced or cleared: a token is sampled only if the text so far stays a prefix of a valid
+ * document, end-of-generation only once the document is complete, and when max_tokens (or a context that cannot
+ * shift) is about to run out the document is closed by its shortest completion. Supported JSON Schema subset and
+ * key-order policy: README "Structured output". Failures: LATTE_ERR_UNSUPPORTED naming the keyword (e.g.
+ * "json schema: unsupported keyword 'pattern' at /properties/zip"), LATTE_ERR_ARGUMENT for malformed input; the
+ * session's previous constraint is kept then. */
+/* schema_json: a JSON Schema document (UTF-8, NUL-terminated); NULL or "" clears the constraint. */
+LATTE_API latte_status latte_set_json_schema(latte_session* session, const char* schema_json);
+/* Any JSON object (OpenAI's response_format {"type": "json_object"}). */
+LATTE_API latte_status latte_set_json_object(latte_session* session);
+/* A forced tool call in the chat format's own markup, for a prompt that ends with the call opener (what
+ * tool_choice "required" / a named function appends): tools_json is a JSON array of tools ({"name", "parameters"}
+ * or OpenAI's {"type": "function", "function": {...}}). name = NULL or "": the prompt's opener has no name yet and
+ * the model writes one of the tools' names, then arguments matching that tool's `parameters`; otherwise the prompt
+ * already holds `name` and only its arguments follow. Then the call and block closers. format: as for
+ * latte_chat_format (NULL = the model's). */
+LATTE_API latte_status latte_set_tool_call_schema(latte_session* session, const char* format, const char* tools_json,
+                                                  const char* name);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "latte.h"
 #include "runtime/session/generate.h"
 #include "runtime/session/session.h"
@@ -425,4 +427,45 @@ TEST_CASE("capi: empty outputs need no buffer") {
   CHECK(latte_detokenize(m.m, nullptr, 0, false, &c, 1, &n) == LATTE_OK);
   CHECK(n == 0);
   CHECK(c == '\0');
+}
+
+TEST_CASE("capi: structured output (latte_set_json_schema / json_object / tool call schema)") {
+  Model m;
+  Session s(m.m, 512);
+  const char* schema = R"({"type":"object","properties":{"city":{"type":"string","maxLength":20},)"
+                       R"("days":{"type":"integer"}},"required":["city","days"],"additionalProperties":false})";
+  // Refusals keep the previous constraint and name the keyword.
+  CHECK(latte_set_json_schema(s.s, R"({"type":"string","pattern":"a+"})") == LATTE_ERR_UNSUPPORTED);
+  CHECK(std::string(latte_last_error()).find("'pattern'") != std::string::npos);
+  CHECK(latte_set_json_schema(s.s, "{oops") == LATTE_ERR_ARGUMENT);
+  CHECK(latte_set_json_schema(nullptr, schema) == LATTE_ERR_ARGUMENT);
+  REQUIRE_MESSAGE(latte_set_json_schema(s.s, schema) == LATTE_OK, latte_last_error());
+  auto prompt = tokenize(m.m, "The weather report:");
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    Collected c;
+    latte_generate_params gp = latte_generate_default_params();
+    gp.max_tokens = 48;
+    gp.sampler.temperature = 1.0f;
+    gp.sampler.seed = seed;
+    gp.on_piece = collect;
+    gp.user_data = &c;
+    latte_generate_result r;
+    REQUIRE_MESSAGE(latte_generate(s.s, prompt.data(), prompt.size(), &gp, &r) == LATTE_OK, latte_last_error());
+    auto v = nlohmann::json::parse(c.content);  // throws (fails the test) when not JSON
+    CHECK(v.size() == 2);
+    CHECK(v["city"].is_string());
+    CHECK(v["days"].is_number_integer());
+    CHECK(r.constraint_seconds >= 0.0);
+    CHECK(r.constraint_seconds <= r.gen_seconds);
+  }
+  REQUIRE(latte_set_json_object(s.s) == LATTE_OK);
+  std::string obj = generate_greedy(s.s, prompt, 40);
+  CHECK(nlohmann::json::parse(obj).is_object());
+  REQUIRE(latte_set_json_schema(s.s, nullptr) == LATTE_OK);  // cleared: plain text again
+  CHECK(generate_greedy(s.s, prompt, kGen).size() > 0);
+  CHECK(latte_set_tool_call_schema(s.s, nullptr, "[]", nullptr) == LATTE_ERR_ARGUMENT);
+  CHECK(latte_set_tool_call_schema(s.s, "deepseek-v2", R"([{"name":"f"}])", nullptr) == LATTE_ERR_ARGUMENT);
+  CHECK(latte_set_tool_call_schema(s.s, nullptr, R"([{"type":"function","function":{"name":"f","parameters":)"
+                                                 R"({"type":"object"}}}])", "g") == LATTE_ERR_ARGUMENT);
+  CHECK(latte_set_tool_call_schema(s.s, nullptr, R"([{"name":"f","parameters":{"type":"object"}}])", "f") == LATTE_OK);
 }

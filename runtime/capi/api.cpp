@@ -10,28 +10,49 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "runtime/text/chat_format.h"
+#include "runtime/text/json_schema.h"
 #include "formats/error.h"
+#include "runtime/session/constraint.h"
 #include "runtime/session/generate.h"
 #include "runtime/session/sampler.h"
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
 #include "runtime/text/tokenizer.h"
 
+// The vocabulary tries of a model for grammar constraints, built on first use (one per render_special flag) and
+// shared by the model handle and its sessions (which may outlive the handle).
+struct latte_vocab_cache {
+  std::mutex mu;
+  std::shared_ptr<const latte::VocabIndex> index[2];
+  std::shared_ptr<const latte::VocabIndex> get(const latte::Tokenizer& tok, bool render_special) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& slot = index[render_special ? 1 : 0];
+    if (!slot) slot = std::make_shared<const latte::VocabIndex>(tok, render_special);
+    return slot;
+  }
+};
+
 struct latte_model {
   std::shared_ptr<const latte::Model> model;
   std::string name, chat_template;  // owned copies for the const char* getters
+  std::shared_ptr<latte_vocab_cache> vocab = std::make_shared<latte_vocab_cache>();
 };
 
 struct latte_session {
   std::shared_ptr<const latte::Model> model;
   std::unique_ptr<latte::Session> session;
   std::atomic<bool> cancel{false};
+  std::shared_ptr<latte_vocab_cache> vocab;
+  std::shared_ptr<const latte::JsonGrammar> grammar;  // constraint of the next generations (null = none)
 };
 
 struct latte_sampler {
@@ -342,6 +363,7 @@ latte_status latte_session_create(latte_model* model, const latte_session_params
     sp.cache_type = latte::CacheType(int(p.cache_type));
     auto h = std::make_unique<latte_session>();
     h->model = model->model;
+    h->vocab = model->vocab;
     latte::check_memory(latte::plan_memory(*h->model, sp));  // ResourceError before allocating the cache
     h->session = std::make_unique<latte::Session>(h->model, sp);
     *out = h.release();
@@ -479,6 +501,12 @@ latte_status latte_generate(latte_session* session, const int32_t* prompt, size_
     gp.render_special = p.split_reasoning;  // think tags must reach the splitter even if they are CONTROL tokens
 
     std::vector<int32_t> ids(prompt, prompt + n_prompt);
+    std::unique_ptr<latte::TokenConstraint> constraint;
+    if (session->grammar) {
+      constraint = std::make_unique<latte::TokenConstraint>(
+          session->grammar, session->vocab->get(session->model->tokenizer(), gp.render_special));
+      gp.constraint = constraint.get();
+    }
     const bool split = p.split_reasoning;
     latte::ReasoningSplitter splitter(split && prompt_opens_reasoning(session->model->tokenizer(), ids));
     session->cancel.store(false, std::memory_order_relaxed);
@@ -507,7 +535,61 @@ latte_status latte_generate(latte_session* session, const int32_t* prompt, size_
       result->n_generated = int32_t(r.tokens.size());
       result->prompt_seconds = r.prompt_seconds;
       result->gen_seconds = r.gen_seconds;
+      result->constraint_seconds = r.constraint_seconds;
     }
+    return LATTE_OK;
+  });
+}
+
+// ---- structured output ----
+
+latte_status latte_set_json_schema(latte_session* session, const char* schema_json) {
+  return guarded([&] {
+    require(session != nullptr, "session is NULL");
+    if (!schema_json || !*schema_json) {
+      session->grammar.reset();
+      return LATTE_OK;
+    }
+    session->grammar = std::make_shared<const latte::JsonGrammar>(latte::compile_json_schema_text(schema_json));
+    return LATTE_OK;
+  });
+}
+
+latte_status latte_set_json_object(latte_session* session) {
+  return guarded([&] {
+    require(session != nullptr, "session is NULL");
+    session->grammar = std::make_shared<const latte::JsonGrammar>(latte::json_object_grammar());
+    return LATTE_OK;
+  });
+}
+
+latte_status latte_set_tool_call_schema(latte_session* session, const char* format, const char* tools_json,
+                                        const char* name) {
+  return guarded([&] {
+    require(session != nullptr, "session is NULL");
+    require(tools_json != nullptr, "tools_json is NULL");
+    nlohmann::ordered_json tools;
+    try {
+      tools = nlohmann::ordered_json::parse(tools_json);
+    } catch (const std::exception& e) {
+      throw latte::ArgumentError(std::string("tools_json is not valid JSON: ") + e.what());
+    }
+    require(tools.is_array() && !tools.empty(), "tools_json must be a non-empty JSON array");
+    std::vector<latte::ToolSchema> specs;
+    for (const auto& t : tools) {
+      const auto& fn = t.is_object() && t.contains("function") ? t["function"] : t;  // OpenAI shape or plain
+      require(fn.is_object() && fn.contains("name") && fn["name"].is_string(), "each tool needs a string 'name'");
+      latte::ToolSchema ts;
+      ts.name = fn["name"].get<std::string>();
+      if (fn.contains("parameters")) ts.parameters = fn["parameters"];
+      specs.push_back(std::move(ts));
+    }
+    const std::string& tmpl = session->model->chat_template();
+    latte::ChatFormat f = format && *format ? latte::chat_format_from_name(format)
+                          : tmpl.empty()    ? latte::ChatFormat::DeepSeekV3
+                                            : latte::detect_chat_format(tmpl);
+    session->grammar = std::make_shared<const latte::JsonGrammar>(
+        latte::tool_call_grammar(f, specs, name ? std::string_view(name) : std::string_view()));
     return LATTE_OK;
   });
 }

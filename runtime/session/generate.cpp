@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "formats/error.h"
 #include "runtime/text/utf8.h"
@@ -48,6 +50,12 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
       throw ArgumentError("generate: prompt token id " + std::to_string(id) + " outside the vocabulary [0, " +
                           std::to_string(tok.n_vocab()) + ")");
   Sampler sampler(p.sampler);
+  TokenConstraint* constraint = p.constraint;
+  if (constraint && constraint->vocab().render_special() != p.render_special)
+    throw ArgumentError("generate: the constraint's vocabulary renders special tokens differently from this generation");
+  if (constraint && constraint->vocab().n_vocab() != tok.n_vocab())
+    throw ArgumentError("generate: the constraint was built for another vocabulary");
+  std::vector<float> masked;  // constrained logits, reused
 
   // ---- prompt: reuse the cached common prefix, but always evaluate at least the last prompt token so that
   // logits() belong to it.
@@ -86,7 +94,32 @@ GenerateResult generate(Session& s, const std::vector<int32_t>& prompt, const Ge
       r.reason = StopReason::Cancelled;
       break;
     }
-    const int32_t next = sampler.sample(s.logits(), s.tokens());
+    std::span<const float> logits = s.logits();
+    if (constraint) {
+      auto tc = Clock::now();
+      // Tokens that may still be sampled, this one and an EOG included.
+      int64_t left = p.max_tokens >= 0 ? int64_t(p.max_tokens) - int64_t(r.tokens.size())
+                     : !p.context_shift ? int64_t(n_ctx) - s.n_past() + 1
+                                        : std::numeric_limits<int64_t>::max();
+      constraint->set_budget(left);
+      masked.assign(logits.begin(), logits.end());
+      const size_t n_allowed = constraint->apply(masked);
+      r.constraint_seconds += seconds_since(tc);
+      if (n_allowed == 0) {  // nothing can follow (the grammar needs a byte the vocabulary cannot spell)
+        r.reason = StopReason::Eog;
+        break;
+      }
+      logits = masked;
+    }
+    int32_t next = sampler.sample(logits, s.tokens());
+    if (constraint) {
+      auto tc = Clock::now();
+      // A masked token can only come back from the sampler's rounding fallback: take the best allowed one.
+      if (!std::isfinite(masked[size_t(next)])) next = argmax(masked);
+      if (!constraint->accept(next))
+        throw Error(ErrorKind::Resource, "generate: the constraint refused a token its own mask allowed (a bug)");
+      r.constraint_seconds += seconds_since(tc);
+    }
     if (tok.is_eog(next)) {
       r.reason = StopReason::Eog;
       break;

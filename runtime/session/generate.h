@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/session/constraint.h"
 #include "runtime/session/sampler.h"
 #include "runtime/session/session.h"
 #include "runtime/text/stop_strings.h"
@@ -26,6 +27,11 @@ struct GenerateParams {
   // Optional: polled between prompt micro-batches and before each token; true stops with StopReason::Cancelled
   // (e.g. Ctrl-C, a closed HTTP connection). Called on the generating thread.
   std::function<bool()> cancel;
+  // Optional grammar constraint (not owned; its vocabulary must have been built with the same render_special):
+  // tokens it refuses are masked out before sampling, EOG only where its document is complete, and when the token
+  // budget (max_tokens, or the context when it cannot shift) runs short it closes the document. The constraint's
+  // state advances with every generated token (start each generation with a fresh one).
+  TokenConstraint* constraint = nullptr;
 };
 
 enum class StopReason { Eog, MaxTokens, StopString, Cancelled, ContextFull };
@@ -37,6 +43,7 @@ struct GenerateResult {
   StopReason reason = StopReason::MaxTokens;
   int n_prompt = 0, n_prompt_evaluated = 0;  // prompt tokens, and how many were not reused from the cache
   double prompt_seconds = 0, gen_seconds = 0;
+  double constraint_seconds = 0;  // of gen_seconds: computing masks and advancing the constraint
 };
 
 // on_piece(text) receives streamed text; returning false cancels. Throws latte::Error on failure.
