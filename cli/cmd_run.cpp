@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/session_options.h"
 #include "runtime/session/generate.h"
+#include "runtime/text/json_schema.h"
 
 namespace latte::cli {
 namespace {
@@ -24,6 +25,8 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool json = false;
   bool no_special = false;
+  std::string json_schema;  // file with a JSON Schema: the output is a document matching it
+  bool json_object = false;  // the output is a JSON object
 };
 
 void print_perf(const GenerateResult& r) {
@@ -34,6 +37,7 @@ void print_perf(const GenerateResult& r) {
   };
   line("prompt eval", r.n_prompt_evaluated, r.prompt_seconds);
   line("generation", int(r.tokens.size()), r.gen_seconds);
+  if (r.constraint_seconds > 0) line("constraint", int(r.tokens.size()), r.constraint_seconds);
 }
 
 int run(RunOptions& o) {
@@ -45,6 +49,12 @@ int run(RunOptions& o) {
   require_utf8(prompt, o.prompt_file.empty() ? "prompt" : "prompt file");
   SessionParams sp = o.session.session_params();
   Sampler check(o.sampler.p);  // validates sampler flags before the (slow) model load
+  if (o.json_object && !o.json_schema.empty()) throw ArgumentError("give at most one of --json-schema and --json-object");
+  std::shared_ptr<const JsonGrammar> grammar;  // compiled before the model load: a bad schema fails fast
+  if (!o.json_schema.empty())
+    grammar = std::make_shared<const JsonGrammar>(compile_json_schema_text(read_text_file(o.json_schema, "schema file")));
+  else if (o.json_object)
+    grammar = std::make_shared<const JsonGrammar>(json_object_grammar());
 
   auto model = Model::load(o.session.model_params());
   check_memory_before_sessions(*model, sp);
@@ -66,6 +76,12 @@ int run(RunOptions& o) {
   gp.sampler = o.sampler.p;
   gp.n_keep = model->tokenizer().add_bos() ? 1 : 0;
   gp.cancel = [] { return g_interrupted.load(); };
+  std::unique_ptr<TokenConstraint> constraint;
+  if (grammar) {
+    constraint = std::make_unique<TokenConstraint>(grammar,
+                                                   std::make_shared<const VocabIndex>(model->tokenizer(), gp.render_special));
+    gp.constraint = constraint.get();
+  }
 
   g_interrupted.store(false);
   auto prev = std::signal(SIGINT, on_sigint);
@@ -92,6 +108,7 @@ int run(RunOptions& o) {
     j["n_prompt"] = r.n_prompt;
     j["prompt_seconds"] = r.prompt_seconds;
     j["gen_seconds"] = r.gen_seconds;
+    j["constraint_seconds"] = r.constraint_seconds;
     j["prompt_tokens_per_second"] = r.prompt_seconds > 0 ? r.n_prompt_evaluated / r.prompt_seconds : 0.0;
     j["gen_tokens_per_second"] = r.gen_seconds > 0 ? double(r.tokens.size()) / r.gen_seconds : 0.0;
     auto st = session.stats();
@@ -128,6 +145,9 @@ const Registrar reg{Command{
       sub.add_option("--stop", o->stop, "stop string (repeatable); not printed");
       sub.add_flag("--no-special", o->no_special, "do not parse special-token text in the prompt");
       sub.add_flag("--json", o->json, "print one JSON object (text, tokens, timings) instead of streaming");
+      sub.add_option("--json-schema", o->json_schema,
+                     "constrain the output to a JSON document matching the JSON Schema in FILE (subset: README)");
+      sub.add_flag("--json-object", o->json_object, "constrain the output to a JSON object");
       return [o] { return run(*o); };
     },
     10}};

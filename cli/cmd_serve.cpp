@@ -32,6 +32,7 @@
 #include "formats/error.h"
 #include "runtime/compute/threads.h"
 #include "runtime/text/chat_format.h"
+#include "runtime/text/json_schema.h"
 #include "runtime/text/tool_calls.h"
 
 namespace latte::cli {
@@ -101,6 +102,12 @@ struct Job {
   ChatFormat format = ChatFormat::DeepSeekV3;
   std::vector<std::string> tool_names;
   std::string forced;  // tool-call opener appended to the prompt (tool_choice required / named); "" = none
+  // Structured output (set on the session for this generation only): a forced tool call's markup + arguments
+  // matching the tool's parameters, a response_format schema, or any JSON object.
+  enum class Constraint { None, JsonObject, JsonSchema, ToolCall } constraint = Constraint::None;
+  std::string schema;      // JsonSchema: the schema text (property order as the client wrote it)
+  std::string tools_json;  // ToolCall: [{"name", "parameters"}...]
+  std::string call_name;   // ToolCall: the name already in the forced opener ("" = the model writes one)
 };
 
 // Accumulates or streams one generation; the piece callback's user data.
@@ -276,7 +283,8 @@ class Server {
 
   // The chat prompt of a request: messages (with tool calls and results) and tools in the model's format, plus
   // the forced call opener for tool_choice required / named. Fills job's tool fields; false + err on a 4xx.
-  bool chat_prompt(const server::ChatRequest& r, Job& job, std::string& text, server::RequestError& err) const {
+  bool chat_prompt(const server::ChatRequest& r, std::string_view raw_body, Job& job, std::string& text,
+                   server::RequestError& err) const {
     std::vector<ChatMessage> msgs;
     for (const auto& m : r.messages) {
       ChatMessage c{m.role, m.content};
@@ -304,6 +312,14 @@ class Server {
       return false;
     }
     job.format = format_;
+    // The generation prompt after tool results opens no assistant turn (and so no <think>).
+    const bool close_think = chat_format_opens_think(format_) && r.messages.back().role != "tool";
+    const bool forced_call = use_tools && (r.tool_choice == server::ToolChoice::Required ||
+                                           r.tool_choice == server::ToolChoice::Named);
+    if (!forced_call && r.response_format != server::ResponseFormat::Text) {
+      if (!structured_output(r, raw_body, job, err)) return false;
+      if (close_think) text += "</think>\n\n";  // the document is the answer, not reasoning
+    }
     if (!use_tools) return true;
     job.tools = true;
     for (const auto& t : r.tools) job.tool_names.push_back(t.name);
@@ -311,11 +327,74 @@ class Server {
       std::string name = r.tool_choice == server::ToolChoice::Named ? r.tool_name
                          : r.tools.size() == 1                      ? r.tools[0].name
                                                                     : std::string();
-      // The generation prompt after tool results opens no assistant turn (and so no <think>).
-      bool close_think = chat_format_opens_think(format_) && r.messages.back().role != "tool";
       job.forced = tool_call_prefix(format_, name, close_think);
       text += job.forced;
+      if (!forced_call_constraint(r, raw_body, name, job, err)) return false;
     }
+    return true;
+  }
+
+  // The request body again as ordered JSON (schemas keep the client's property order).
+  static nlohmann::ordered_json ordered_body(std::string_view raw_body) {
+    try {
+      return nlohmann::ordered_json::parse(raw_body);
+    } catch (const std::exception&) {
+      return nlohmann::ordered_json();  // cannot happen: the body parsed before
+    }
+  }
+
+  // response_format json_object / json_schema: the schema is compiled here so that an unsupported keyword is a 400.
+  bool structured_output(const server::ChatRequest& r, std::string_view raw_body, Job& job,
+                         server::RequestError& err) const {
+    if (r.response_format == server::ResponseFormat::JsonObject) {
+      job.constraint = Job::Constraint::JsonObject;
+      return true;
+    }
+    nlohmann::ordered_json body = ordered_body(raw_body);
+    nlohmann::ordered_json schema;
+    if (body.is_object() && body.contains("response_format") && body["response_format"].contains("json_schema"))
+      schema = body["response_format"]["json_schema"].value("schema", nlohmann::ordered_json());
+    try {
+      compile_json_schema(schema);
+    } catch (const Error& e) {
+      err = server::RequestError{400, e.what(), "invalid_request_error", "response_format.json_schema.schema", ""};
+      return false;
+    }
+    job.constraint = Job::Constraint::JsonSchema;
+    job.schema = schema.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    return true;
+  }
+
+  // tool_choice required / named: the call markup, a name from `tools` (unless the opener has it) and arguments
+  // matching that tool's parameters.
+  bool forced_call_constraint(const server::ChatRequest& r, std::string_view raw_body, const std::string& name,
+                              Job& job, server::RequestError& err) const {
+    nlohmann::ordered_json body = ordered_body(raw_body);
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    std::vector<ToolSchema> specs;
+    if (body.is_object() && body.contains("tools") && body["tools"].is_array())
+      for (const auto& t : body["tools"]) {
+        if (!t.is_object() || !t.contains("function") || !t["function"].is_object()) continue;
+        const auto& fn = t["function"];
+        ToolSchema ts;
+        ts.name = fn.value("name", "");
+        if (fn.contains("parameters")) ts.parameters = fn["parameters"];
+        list.push_back({{"name", ts.name}, {"parameters", ts.parameters}});
+        specs.push_back(std::move(ts));
+      }
+    if (specs.size() != r.tools.size()) {
+      err = server::RequestError{500, "tools changed between parses", "server_error", "tools", ""};
+      return false;
+    }
+    try {
+      tool_call_grammar(format_, specs, name);
+    } catch (const Error& e) {
+      err = server::RequestError{400, e.what(), "invalid_request_error", "tools", ""};
+      return false;
+    }
+    job.constraint = Job::Constraint::ToolCall;
+    job.tools_json = list.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    job.call_name = name;
     return true;
   }
 
@@ -349,7 +428,7 @@ class Server {
         return false;
       }
       std::string text;
-      if (!chat_prompt(*r.value, job, text, err)) return false;
+      if (!chat_prompt(*r.value, req.body, job, text, err)) return false;
       st = latte_tokenize(model_.get(), text.data(), text.size(), false, true, nullptr, 0, &n);
       if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
         ids.resize(n);
@@ -427,7 +506,18 @@ class Server {
     sink.job = &job;
     sink.stopping = &stopping_;
     if (job.tools) sink.parser = std::make_unique<ToolCallParser>(job.format, job.tool_names, job.forced);
-    latte_status st = latte_generate(s, job.prompt.data(), job.prompt.size(), &gp, &result);
+    latte_status st = LATTE_OK;
+    switch (job.constraint) {
+      case Job::Constraint::None: st = latte_set_json_schema(s, nullptr); break;
+      case Job::Constraint::JsonObject: st = latte_set_json_object(s); break;
+      case Job::Constraint::JsonSchema: st = latte_set_json_schema(s, job.schema.c_str()); break;
+      case Job::Constraint::ToolCall:
+        st = latte_set_tool_call_schema(s, chat_format_name(job.format), job.tools_json.c_str(), job.call_name.c_str());
+        break;
+    }
+    if (st != LATTE_OK) return st;
+    st = latte_generate(s, job.prompt.data(), job.prompt.size(), &gp, &result);
+    latte_set_json_schema(s, nullptr);  // the session goes back to the pool unconstrained
     if (st != LATTE_OK) latte_session_truncate(s, 0);  // unknown cache state after a failure: start clean
     else if (!sink.client_gone) sink.finish(result.reason == LATTE_STOP_EOG);
     return st;

@@ -294,6 +294,36 @@ Parsed<json> parse_json_body(std::string_view body) {
   return p;
 }
 
+namespace {
+
+// "response_format": {"type": "text"} | {"type": "json_object"} |
+// {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}, "strict": ...}}.
+void parse_response_format(const json& body, ChatRequest& r) {
+  const json* rf = field(body, "response_format");
+  if (!rf) return;
+  if (!rf->is_object()) reject("response_format", "'response_format' must be an object");
+  const json* t = field(*rf, "type");
+  const std::string ty = t && t->is_string() ? t->get<std::string>() : "";
+  if (ty == "text") {
+    r.response_format = ResponseFormat::Text;
+  } else if (ty == "json_object") {
+    r.response_format = ResponseFormat::JsonObject;
+  } else if (ty == "json_schema") {
+    const json* js = field(*rf, "json_schema");
+    if (!js || !js->is_object())
+      reject("response_format.json_schema", "'response_format.json_schema' must be an object with a 'schema'");
+    const json* sc = field(*js, "schema");
+    if (!sc || !(sc->is_object() || sc->is_boolean()))
+      reject("response_format.json_schema.schema", "'response_format.json_schema.schema' must be a JSON Schema object");
+    r.response_format = ResponseFormat::JsonSchema;
+    r.response_schema = *sc;
+  } else {
+    reject("response_format.type", "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
+  }
+}
+
+}  // namespace
+
 Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& served) {
   return run_parse<ChatRequest>([&] {
     if (!body.is_object()) reject("", "the request body must be a JSON object");
@@ -329,6 +359,7 @@ Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& serv
       r.messages.push_back(std::move(msg));
     }
     parse_tools(body, r);
+    parse_response_format(body, r);
     r.sampling = parse_sampling(body);
     return r;
   });

@@ -76,6 +76,10 @@ struct ToolDef {
 
 enum class ToolChoice { Auto, None, Required, Named };
 
+// response_format: plain text, any JSON object, or a document matching response_format.json_schema.schema (the
+// schema itself is compiled, and refused with a 400 naming an unsupported keyword, by the server).
+enum class ResponseFormat { Text, JsonObject, JsonSchema };
+
 struct ChatRequest {
   std::string model;
   std::vector<ChatMessageIn> messages;
@@ -83,6 +87,8 @@ struct ChatRequest {
   std::vector<ToolDef> tools;
   ToolChoice tool_choice = ToolChoice::Auto;  // "auto" when tools are given, else no tools at all
   std::string tool_name;                      // ToolChoice::Named: which tool (one of `tools`)
+  ResponseFormat response_format = ResponseFormat::Text;
+  json response_schema;                       // JsonSchema: response_format.json_schema.schema
 };
 
 struct CompletionRequest {
