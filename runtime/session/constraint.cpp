@@ -14,6 +14,12 @@ namespace {
 
 inline bool special_byte(uint8_t c) { return c == '"' || c == '\\' || c < 0x20; }
 
+// Continuation bytes still due in UTF-8 state u (json_grammar.cpp's order: 0, C1, C2, C3, E0, ED, F0, F4).
+inline int pending(int u) {
+  static constexpr int kPending[8] = {0, 1, 2, 3, 2, 2, 3, 3};
+  return kPending[u];
+}
+
 // Trie under construction: children as (byte, node) lists, flattened by finish().
 struct TrieBuilder {
   struct Node {
@@ -68,7 +74,8 @@ struct TrieBuilder {
 VocabIndex::VocabIndex(const Tokenizer& tok, bool render_special) : render_special_(render_special) {
   n_vocab_ = tok.n_vocab();
   const size_t words = (size_t(n_vocab_) + 63) / 64;
-  for (auto& p : plain) p.assign(words, 0);
+  for (auto& per_u : plain)
+    for (auto& p : per_u) p.assign(words, 0);
   prefix_ok.assign(size_t(n_vocab_), 0);
   bytes_.resize(size_t(n_vocab_));
   kind_.assign(size_t(n_vocab_), Kind::Never);
@@ -97,7 +104,7 @@ VocabIndex::VocabIndex(const Tokenizer& tok, bool render_special) : render_speci
       int st = u;
       for (size_t i = 0; i < first && st >= 0; ++i) st = json_string_utf8_next(st, uint8_t(b[i]));
       if (first == b.size()) {
-        if (st >= 0) plain[u][size_t(id) >> 6] |= uint64_t(1) << (id & 63);
+        if (st >= 0) plain[u][pending(st)][size_t(id) >> 6] |= uint64_t(1) << (id & 63);
       } else if (st == 0) {
         prefix_ok[size_t(id)] |= uint8_t(1u << u);
       }
@@ -142,6 +149,8 @@ const std::vector<uint64_t>& TokenConstraint::mask() {
   std::fill(bits_.begin(), bits_.end(), 0);
   if (state_.dead()) return bits_;
   limit_ = budget_ == INT64_MAX ? INT64_MAX : budget_ - 2;
+  // A budget that cannot hold the shortest completion any more (it was too small from the start): unlimited.
+  if (limit_ != INT64_MAX && int64_t(g_->min_remaining(state_)) > limit_ + 1) limit_ = INT64_MAX;
   fill();
   if (limit_ != INT64_MAX && !std::any_of(bits_.begin(), bits_.end(), [](uint64_t w) { return w != 0; })) {
     limit_ = INT64_MAX;  // the budget cannot hold any completion (it was too small from the start): go on unlimited
@@ -154,10 +163,13 @@ void TokenConstraint::fill() {
   const uint32_t d0 = g_->min_remaining(state_);
   int u = 0;
   level_[0] = state_;
-  // Plain string bytes leave the shortest completion at most 3 bytes (a pending UTF-8 sequence) longer.
-  if ((limit_ == INT64_MAX || int64_t(d0) + 3 <= limit_) && g_->in_free_string(state_, &u)) {
-    const auto& p = v_->plain[u];
-    for (size_t i = 0; i < bits_.size(); ++i) bits_[i] |= p[i];
+  if (g_->in_free_string(state_, &u)) {
+    // Plain string bytes change the shortest completion only by the UTF-8 bytes they leave pending.
+    for (int p = 0; p < 4; ++p) {
+      if (limit_ != INT64_MAX && int64_t(d0) - pending(u) + p > limit_) continue;
+      const auto& bm = v_->plain[u][p];
+      for (size_t i = 0; i < bits_.size(); ++i) bits_[i] |= bm[i];
+    }
     g_->reset_string_utf8(level_[0]);
     walk(v_->special, 0, 0, false, u);
   } else {

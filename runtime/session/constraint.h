@@ -57,7 +57,9 @@ class VocabIndex {
   Trie all;       // normal tokens (not EOG, not control, non-empty)
   Trie special;   // normal tokens with a quote / backslash / control byte, from their first such byte
   Trie control;   // control tokens (render_special only)
-  std::vector<uint64_t> plain[8];   // per UTF-8 state: tokens of string bytes only, valid from that state
+  // plain[u][p]: tokens of string bytes only that are valid from UTF-8 state u and end with p continuation bytes
+  // still pending (p = 0..3: how much longer they leave the shortest completion than a character boundary).
+  std::vector<uint64_t> plain[8][4];
   std::vector<uint8_t> prefix_ok;   // per token in `special`: bit u = its bytes before the first special byte are
                                      // valid string content from UTF-8 state u and end at a character boundary
   std::vector<int32_t> eog;
