@@ -1,10 +1,13 @@
 // Synthetic deepseek2 models (runtime/convert/synth.h): preset shapes, the keys llama.cpp requires, the copied tokenizer,
 // per-tensor types from runtime/convert/quantize, weight statistics, determinism, and that Latte's own loader accepts them.
+// deepseek4 presets: V4-Flash's shapes, layer kinds and size; a small V4 file with native MXFP4 experts has ik's keys
+// and types and runs in Latte.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,7 +15,9 @@
 #include "quant/types.h"
 #include "formats/error.h"
 #include "runtime/model/hparams.h"
+#include "runtime/model/model.h"
 #include "runtime/model/weights.h"
+#include "runtime/session/session.h"
 #include "test_support.h"
 #include "runtime/convert/quantize.h"
 #include "runtime/convert/synth.h"
@@ -187,4 +192,101 @@ TEST_CASE("synth: deterministic, thread-count independent, exact mode, vocabular
   std::remove(a.c_str());
   std::remove(b.c_str());
   std::remove(e.c_str());
+}
+
+TEST_CASE("synth: deepseek4 presets have V4-Flash's shapes, layer kinds and size") {
+  synth::Config f = synth::preset("v4-flash");
+  REQUIRE(f.v4);
+  const tools::V4FileKeys& k = f.v4keys;
+  CHECK(k.n_layer == 43);
+  int window = 0, csa = 0, hca = 0;
+  for (int64_t r : k.ratio) window += r == 0, csa += r == 4, hca += r == 128;
+  CHECK(window == 2);  // DEEPSEEK_V4.md §2: 2 window, 21 CSA, 20 HCA
+  CHECK(csa == 21);
+  CHECK(hca == 20);
+  CHECK(k.n_hash == 3);
+  const double np = double(synth::param_count(f));
+  MESSAGE("v4-flash: " << np / 1e9 << " B parameters");
+  CHECK(np > 283e9);  // §13: 284 B total
+  CHECK(np < 285e9);
+  synth::Config s = synth::preset("v4-flash-slice");
+  CHECK(s.v4keys.ratio == std::vector<int64_t>{0, 0, 4, 128});
+  CHECK(s.v4keys.n_hash == 3);
+  std::map<std::string, std::vector<int64_t>> want = {
+      {"blk.2.attn_compressor_kv.weight", {4096, 1024}},  {"blk.3.attn_compressor_kv.weight", {4096, 512}},
+      {"blk.2.attn_compressor_ape.weight", {1024, 4}},    {"blk.3.attn_compressor_ape.weight", {512, 128}},
+      {"blk.2.indexer.attn_q_b.weight", {1024, 8192}},    {"blk.2.indexer_compressor_ape.weight", {256, 4}},
+      {"blk.0.attn_output_a.weight", {4096, 8192}},       {"blk.0.attn_q_b.weight", {1024, 32768}},
+      {"blk.0.hc_attn_fn.weight", {16384, 24}},           {"output_hc_fn.weight", {16384, 4}},
+      {"blk.0.ffn_gate_tid2eid.weight", {6, 129280}},     {"blk.3.exp_probs_b.bias", {256}},
+      {"blk.1.ffn_down_exps.weight", {2048, 4096, 256}},  {"blk.3.ffn_gate_shexp.weight", {4096, 2048}}};
+  size_t seen = 0;
+  for (const auto& t : synth::tensor_specs(s)) {
+    auto it = want.find(t.name);
+    if (it == want.end()) continue;
+    CHECK_MESSAGE(t.ne == it->second, t.name);
+    ++seen;
+  }
+  CHECK(seen == want.size());
+  CHECK(synth::tensor_specs(s).size() == 6 + 2 * 24 + 34 + 28);  // globals 6; window 24, CSA 34, HCA 28 per layer
+  synth::set_experts(s, 32);
+  CHECK(s.v4keys.n_expert == 32);
+  CHECK_THROWS_AS(synth::set_experts(s, 5), ArgumentError);
+}
+
+TEST_CASE("synth: a small deepseek4 file (native MXFP4 experts) has ik's keys and types and runs in Latte") {
+  synth::Config c = synth::preset("v4-flash-slice");
+  tools::V4FileKeys& k = c.v4keys;  // V4-Flash's structure at tiny widths
+  k.n_embd = 256, k.n_head = 4, k.head_dim = 64, k.n_rot = 16, k.q_lora = 64, k.o_groups = 2, k.o_lora = 64;
+  k.n_ff_exp = 64, k.idx_heads = 4, k.idx_dim = 32, k.idx_topk = 8, k.window = 32;
+  synth::set_experts(c, 16);
+  synth::Options o = opts("q8_0", 2, false);
+  o.experts_type = DType::MXFP4;
+  const std::string path = test::scratch_dir("synth") + "/v4-small.gguf";
+  synth::write_model(c, o, path);
+  auto f = gguf::File::open(path);
+  CHECK(f->get_string("general.architecture") == "deepseek4");
+  CHECK(f->get_uint("general.file_type") == 38u);
+  CHECK(f->get_int_array("deepseek4.attention.compress_ratios") == std::vector<int64_t>{0, 0, 4, 128});
+  CHECK(f->get_uint("deepseek4.hash_layer_count") == 3u);
+  CHECK(f->get_uint("deepseek4.hyper_connection.sinkhorn_iterations") == 20u);
+  CHECK(f->get_bool("deepseek4.expert_weights_norm") == true);
+  for (const auto& t : f->tensors()) {
+    CAPTURE(t.name);
+    const std::string type = type_id_name(t.type);
+    if (t.name.find("_exps.") != std::string::npos) CHECK(type == "MXFP4");
+    else if (t.name.find("tid2eid") != std::string::npos) CHECK(type == "I32");
+    else if (t.name.find("compressor_kv") != std::string::npos || t.name.find("hc_") != std::string::npos ||
+             t.name.find("_ape.") != std::string::npos || t.n_dims == 1)
+      CHECK(type == "F32");
+    else if (t.name == "output.weight") CHECK(type == "Q8_0");
+  }
+  // tid2eid rows: distinct expert ids in range.
+  const gguf::TensorInfo* ids = f->find_tensor("blk.1.ffn_gate_tid2eid.weight");
+  REQUIRE(ids);
+  int bad = 0;
+  for (int64_t r = 0; r < ids->ne[1]; ++r) {
+    int32_t e[6];
+    std::memcpy(e, ids->data + r * 24, 24);
+    for (int i = 0; i < 6; ++i) {
+      bad += e[i] < 0 || e[i] >= 16;
+      for (int j = 0; j < i; ++j) bad += e[i] == e[j];
+    }
+  }
+  CHECK(bad == 0);
+  // Latte loads it and gives finite logits.
+  ModelParams mp;
+  mp.path = path;
+  auto m = Model::load(mp);
+  REQUIRE(m->arch() == Arch::Deepseek4);
+  SessionParams sp;
+  sp.n_ctx = 256;
+  sp.n_threads = 2;
+  Session s(m, sp);
+  std::vector<int32_t> toks;
+  for (int i = 0; i < 40; ++i) toks.push_back(1000 + 37 * i);
+  s.eval(toks);
+  int finite = 0;
+  for (float x : s.logits()) finite += std::isfinite(x) ? 1 : 0;
+  CHECK(finite == 129280);
 }

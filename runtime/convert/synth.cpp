@@ -129,17 +129,137 @@ Config preset(const std::string& name) {
     c.gating = 2, c.exp_probs_b = true, c.weights_norm = true, c.weights_scale = 2.5f;
     c.n_group = 4, c.n_group_used = 2;
     c.n_ctx_train = 4096, c.yarn = true, c.rope_factor = 4.0f, c.n_ctx_orig = 512, c.yarn_log_mul = 0.1f;
+  } else if (name == "v4-flash" || name == "v4-flash-slice") {
+    // DeepSeek-V4-Flash (DEEPSEEK_V4.md §1, §13): D 4096, 64 heads of 512 (one K = V head, RoPE on the last 64),
+    // q-LoRA 1024, 8 output groups of rank 1024, 256 experts top-6 of width 2048 + 1 shared, sqrt-softplus with
+    // a selection bias, weights normalised and scaled 1.5, 3 hash-routed layers, window 128, CSA ratio 4 with a
+    // 64×128 indexer keeping 512 rows, HCA ratio 128, mHC with 4 streams and 20 Sinkhorn iterations, SwiGLU
+    // clamp 10, θ 10000 (window layers) / 160000 + YaRN 16 over 65536 (compressed layers), 1M context.
+    // The slice keeps the first 4 layers (window, window, CSA, HCA): every layer kind at full width.
+    c.v4 = true;
+    tools::V4FileKeys& k = c.v4keys;
+    k.name = name == "v4-flash" ? "Synthetic DeepSeek-V4-Flash (random weights)"
+                                : "Synthetic DeepSeek-V4-Flash slice (random weights)";
+    k.n_ctx = 1048576, k.n_embd = 4096, k.n_vocab = 129280;
+    k.n_head = 64, k.n_head_kv = 1, k.head_dim = 512, k.n_rot = 64;
+    k.q_lora = 1024, k.o_groups = 8, k.o_lora = 1024;
+    k.n_expert = 256, k.n_used = 6, k.n_ff_exp = 2048, k.n_shared = 1;
+    k.window = 128, k.idx_heads = 64, k.idx_dim = 128, k.idx_topk = 512;
+    k.hc = 4, k.sinkhorn = 20, k.rms_eps = 1e-6, k.hc_eps = 1e-6;
+    k.routed_scale = 1.5, k.swiglu_limit = 10.0, k.norm_topk = true;
+    k.theta_main = 10000.0, k.theta_compress = 160000.0;
+    k.yarn = true, k.yarn_factor = 16.0, k.yarn_orig = 65536, k.beta_fast = 32.0, k.beta_slow = 1.0;
+    c.display_name = k.name;
+    c.n_head = k.n_head, c.q_lora_rank = k.q_lora, c.n_ff = 0, c.n_leading_dense = 0;
+    c.n_expert_used = k.n_used, c.n_ff_exp = k.n_ff_exp, c.n_expert_shared = k.n_shared;
+    c.gating = 4, c.exp_probs_b = true, c.weights_norm = true, c.weights_scale = 1.5f;
+    c.n_vocab = k.n_vocab, c.n_ctx_train = k.n_ctx, c.rms_eps = 1e-6f;
+    c.n_embd = k.n_embd;
+    set_experts(c, 256);
+    set_layers(c, name == "v4-flash" ? 43 : 4);
   } else {
     throw ArgumentError("synth: unknown preset '" + name + "' (presets: " + preset_names() + ")");
   }
   return c;
 }
 
-std::string preset_names() { return "v2-lite, moonlight, v3-slice, tiny"; }
+std::string preset_names() { return "v2-lite, moonlight, v3-slice, tiny, v4-flash, v4-flash-slice"; }
+
+void set_layers(Config& c, int64_t n) {
+  if (n <= 0) throw ArgumentError("synth: --layers must be > 0");
+  c.n_layer = n;
+  c.n_leading_dense = std::min<int64_t>(c.n_leading_dense, n);
+  if (!c.v4) return;
+  // V4-Flash's pattern: layers 0-1 window only, then CSA (ratio 4) on even and HCA (ratio 128) on odd layers;
+  // the first 3 layers hash-routed.
+  tools::V4FileKeys& k = c.v4keys;
+  k.n_layer = n;
+  k.ratio.assign(static_cast<size_t>(n), 0);
+  for (int64_t il = 2; il < n; ++il) k.ratio[static_cast<size_t>(il)] = il % 2 == 0 ? 4 : 128;
+  k.n_hash = std::min<int64_t>(3, n);
+}
+
+void set_experts(Config& c, int64_t n) {
+  if (n < c.n_expert_used || n <= 0)
+    throw ArgumentError("synth: --experts " + std::to_string(n) + " is below the experts per token (" +
+                        std::to_string(c.n_expert_used) + ")");
+  c.n_expert = n;
+  if (c.v4) c.v4keys.n_expert = n;
+}
 
 // ---- tensors ----------------------------------------------------------------------------------------------
 
+namespace {
+
+// deepseek4 tensors in ik_llama.cpp's names (DEEPSEEK_V4.md §3), in `latte convert`'s order. Symbols as there:
+// D, V, H, Dh, Rq, G, Ro, S streams, X experts, Fe expert width, Hi/Di indexer heads/width, m ratio.
+std::vector<TensorSpec> v4_tensor_specs(const Config& c) {
+  const tools::V4FileKeys& k = c.v4keys;
+  std::vector<TensorSpec> v;
+  auto mat = [&](const std::string& n, std::vector<int64_t> ne) {
+    float sd = 1.0f / std::sqrt(float(ne[0]));
+    v.push_back({n, std::move(ne), Init::Normal, sd});
+  };
+  auto fill = [&](const std::string& n, std::vector<int64_t> ne, Init init) { v.push_back({n, std::move(ne), init, 0}); };
+  const int64_t D = k.n_embd, S = k.hc, Dh = k.head_dim, X = k.n_expert, Fe = k.n_ff_exp;
+  v.push_back({"token_embd.weight", {D, k.n_vocab}, Init::Normal, 1.0f});
+  fill("output_norm.weight", {D}, Init::Ones);
+  mat("output.weight", {D, k.n_vocab});
+  mat("output_hc_fn.weight", {S * D, S});
+  fill("output_hc_base.weight", {S}, Init::Zeros);
+  fill("output_hc_scale.weight", {1}, Init::Ones);
+  for (int64_t il = 0; il < k.n_layer; ++il) {
+    const std::string b = "blk." + std::to_string(il) + ".";
+    const int64_t m = k.ratio[static_cast<size_t>(il)];
+    fill(b + "attn_norm.weight", {D}, Init::Ones);
+    fill(b + "ffn_norm.weight", {D}, Init::Ones);
+    fill(b + "attn_sinks.weight", {k.n_head}, Init::Zeros);
+    mat(b + "attn_q_a.weight", {D, k.q_lora});
+    fill(b + "attn_q_a_norm.weight", {k.q_lora}, Init::Ones);
+    mat(b + "attn_q_b.weight", {k.q_lora, k.n_head * Dh});
+    mat(b + "attn_kv.weight", {D, Dh});
+    fill(b + "attn_kv_a_norm.weight", {Dh}, Init::Ones);
+    mat(b + "attn_output_a.weight", {k.n_head * Dh / k.o_groups, k.o_groups * k.o_lora});
+    mat(b + "attn_output_b.weight", {k.o_groups * k.o_lora, D});
+    for (const char* hc : {"hc_attn_", "hc_ffn_"}) {
+      mat(b + hc + "fn.weight", {S * D, (2 + S) * S});
+      fill(b + hc + "base.weight", {(2 + S) * S}, Init::Zeros);
+      fill(b + hc + "scale.weight", {3}, Init::Ones);
+    }
+    if (m > 0) {
+      const int64_t w = m == 4 ? 2 * Dh : Dh;  // CSA: two overlapping series
+      mat(b + "attn_compressor_kv.weight", {D, w});
+      mat(b + "attn_compressor_gate.weight", {D, w});
+      mat(b + "attn_compressor_ape.weight", {w, m});
+      fill(b + "attn_compressor_norm.weight", {Dh}, Init::Ones);
+    }
+    if (m == 4) {
+      mat(b + "indexer.attn_q_b.weight", {k.q_lora, k.idx_heads * k.idx_dim});
+      mat(b + "indexer.proj.weight", {D, k.idx_heads});
+      mat(b + "indexer_compressor_kv.weight", {D, 2 * k.idx_dim});
+      mat(b + "indexer_compressor_gate.weight", {D, 2 * k.idx_dim});
+      mat(b + "indexer_compressor_ape.weight", {2 * k.idx_dim, 4});
+      fill(b + "indexer_compressor_norm.weight", {k.idx_dim}, Init::Ones);
+    }
+    mat(b + "ffn_gate_inp.weight", {D, X});
+    if (il < k.n_hash) fill(b + "ffn_gate_tid2eid.weight", {k.n_used, k.n_vocab}, Init::ExpertIds);
+    else fill(b + "exp_probs_b.bias", {X}, Init::Zeros);
+    mat(b + "ffn_gate_exps.weight", {D, Fe, X});
+    mat(b + "ffn_up_exps.weight", {D, Fe, X});
+    mat(b + "ffn_down_exps.weight", {Fe, D, X});
+    if (k.n_shared > 0) {
+      mat(b + "ffn_gate_shexp.weight", {D, Fe * k.n_shared});
+      mat(b + "ffn_up_shexp.weight", {D, Fe * k.n_shared});
+      mat(b + "ffn_down_shexp.weight", {Fe * k.n_shared, D});
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
 std::vector<TensorSpec> tensor_specs(const Config& c) {
+  if (c.v4) return v4_tensor_specs(c);
   std::vector<TensorSpec> v;
   auto mat = [&](const std::string& n, std::vector<int64_t> ne) {
     float sd = 1.0f / std::sqrt(float(ne[0]));
@@ -193,6 +313,20 @@ uint64_t param_count(const Config& c) {
     n += k;
   }
   return n;
+}
+
+DType tensor_type(const Config& c, const Options& opt, const TensorSpec& s) {
+  if (s.init == Init::ExpertIds) return DType::I32;
+  if (s.init != Init::Normal) return DType::F32;
+  if (c.v4 && tools::v4_keeps_f32(s.name, s.ne.size())) return DType::F32;
+  quantize::TensorDesc d{s.name, s.ne, quantize::layer_of(s.name), int(c.n_layer)};
+  if (opt.experts_type && s.name.find("_exps.") != std::string::npos) {
+    quantize::Target t = opt.target;
+    t.base = *opt.experts_type;
+    t.mix = quantize::Mix::Single;
+    return quantize::choose_type(t, d);
+  }
+  return quantize::choose_type(opt.target, d);
 }
 
 // ---- writing ----------------------------------------------------------------------------------------------
@@ -275,7 +409,10 @@ Result write_model(const Config& c, const Options& opt, const std::string& out_p
                         std::to_string(c.n_leading_dense) + " dense)");
   ThreadPool pool(opt.threads);
   gguf::Writer w;
-  set_model_keys(w, c, opt.target);
+  if (c.v4)  // general.file_type 38 = llama.cpp's MOSTLY_MXFP4_MOE for native MXFP4 experts
+    tools::write_v4_keys(w, c.v4keys, opt.experts_type == DType::MXFP4 ? 38u : opt.target.file_type);
+  else
+    set_model_keys(w, c, opt.target);
   if (!opt.vocab_path.empty()) {
     auto vocab = gguf::File::open(opt.vocab_path);
     copy_tokenizer(w, *vocab, c.n_vocab);
@@ -290,8 +427,7 @@ Result write_model(const Config& c, const Options& opt, const std::string& out_p
   std::vector<Planned> planned;
   Result res;
   for (const auto& s : specs) {
-    quantize::TensorDesc d{s.name, s.ne, quantize::layer_of(s.name), int(c.n_layer)};
-    DType t = s.init == Init::Normal ? quantize::choose_type(opt.target, d) : DType::F32;
+    DType t = tensor_type(c, opt, s);
     int64_t rows = 1;
     for (size_t i = 1; i < s.ne.size(); ++i) rows *= s.ne[i];
     uint64_t bytes = uint64_t(row_bytes(t, s.ne[0])) * uint64_t(rows);
@@ -315,7 +451,24 @@ Result write_model(const Config& c, const Options& opt, const std::string& out_p
       auto report = [&](uint64_t b) {
         if (opt.progress) opt.progress(done_before + b, total, s.name);
       };
-      if (s.init != Init::Normal) {
+      if (s.init == Init::ExpertIds) {
+        // Row r (a token id): ne[0] distinct expert ids in [0, n_expert), drawn from the stream.
+        const int64_t X = c.n_expert;
+        std::vector<int32_t> ids(static_cast<size_t>(row_len));
+        for (int64_t r = 0; r < rows; ++r) {
+          uint64_t z = stream + uint64_t(r) * 0x9E3779B1ull;
+          for (int64_t j = 0; j < row_len; ++j) {
+            int32_t e;
+            bool dup;
+            do {
+              e = static_cast<int32_t>(mix64(z++) % uint64_t(X));
+              dup = std::find(ids.begin(), ids.begin() + j, e) != ids.begin() + j;
+            } while (dup);
+            ids[static_cast<size_t>(j)] = e;
+          }
+          std::memcpy(out + size_t(r * row_len) * 4, ids.data(), ids.size() * 4);
+        }
+      } else if (s.init != Init::Normal) {
         float v = s.init == Init::Ones ? 1.0f : 0.0f;
         for (int64_t i = 0; i < rows * row_len; ++i) std::memcpy(out + size_t(i) * 4, &v, 4);
       } else if (p.type == DType::F32 || p.type == DType::F16 || p.type == DType::BF16 || opt.exact) {

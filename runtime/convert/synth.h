@@ -2,6 +2,9 @@
 // (bench/synth_model). Presets: v2-lite (DeepSeek-V2-Lite), moonlight (Moonlight-16B-A3B), v3-slice (a few
 // DeepSeek-V3 layers at full width). Files use MLA flavour 1 (attn_kv_b only) and carry every key llama.cpp
 // requires (GGUF_DEEPSEEK.md §C.1) plus the real DeepSeek-V3 tokenizer, so llama.cpp can load them too.
+// `deepseek4` presets (DEEPSEEK_V4.md §1, §13): v4-flash (all 43 layers of DeepSeek-V4-Flash) and v4-flash-slice
+// (its first 4 layers: window, window, CSA, HCA, with the real ratios 4 and 128 and 3 hash-routed layers), in
+// ik_llama.cpp's names and keys as `latte convert` writes them (runtime/convert/v4_keys.h).
 //
 // Weights: matrices N(0, 1/sqrt(ne[0])) (token_embd N(0, 1)), norms 1, router N(0, 1/sqrt(E)), exp_probs_b 0,
 // so activations stay O(1) through the residual stream. Per-tensor types follow runtime/convert/quantize's rules.
@@ -15,10 +18,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "runtime/convert/quantize.h"
+#include "runtime/convert/v4_keys.h"
 
 namespace latte::synth {
 
@@ -44,14 +49,22 @@ struct Config {
   float rope_factor = 1.0f;
   int64_t n_ctx_orig = 0;
   float yarn_log_mul = 0.0f;  // 0.1 · mscale_all_dim
+  // deepseek4 presets: `v4` set and every shape in `v4keys` (n_layer, n_embd, n_vocab, n_expert* mirrored above).
+  bool v4 = false;
+  tools::V4FileKeys v4keys;
 };
 
 // A preset by name; throws ArgumentError listing the names.
 Config preset(const std::string& name);
 std::string preset_names();
+// Overrides (bench files that fit a disk): the layer count (deepseek2: leading dense layers capped; deepseek4: the
+// V4-Flash layer pattern and hash layers cut to N) and the routed-expert count (≥ experts per token; bytes read
+// per token are unchanged). Throw ArgumentError on bad values.
+void set_layers(Config& c, int64_t n);
+void set_experts(Config& c, int64_t n);
 
 // One tensor of the file, in writing order.
-enum class Init { Normal, Ones, Zeros };
+enum class Init { Normal, Ones, Zeros, ExpertIds };  // ExpertIds: I32 rows of distinct random expert ids
 struct TensorSpec {
   std::string name;
   std::vector<int64_t> ne;
@@ -63,12 +76,16 @@ uint64_t param_count(const Config& c);
 
 struct Options {
   quantize::Target target;                 // per-tensor rules of runtime/convert/quantize
+  std::optional<DType> experts_type;       // routed experts (*_exps) in this type when set (V4's native MXFP4)
   int threads = 0;                         // 0 = physical cores
   uint64_t seed = 1;
   bool exact = false;                      // quantize every row instead of sampling a block pool
   std::string vocab_path;                  // GGUF holding tokenizer.* keys (deepseek-v3-vocab.gguf)
   std::function<void(uint64_t, uint64_t, const std::string&)> progress;  // (bytes done, total, tensor)
 };
+
+// The type a tensor gets under `opt` (quantize's rules; deepseek4's f32 tensors; experts_type; I32 id tables).
+DType tensor_type(const Config& c, const Options& opt, const TensorSpec& s);
 
 struct Result {
   uint64_t tensor_bytes = 0;  // data section payload
