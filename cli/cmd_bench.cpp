@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -15,6 +16,7 @@
 #include "cli/session_options.h"
 #include "formats/gguf.h"
 #include "quant/types.h"
+#include "runtime/compute/op_profile.h"
 #include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 
@@ -23,9 +25,12 @@ namespace {
 
 struct BenchOptions {
   SessionOptions session;
+  std::string threads;  // "-t 1,2,4": one run per count (empty = the default count)
+  std::string svg;      // --svg FILE: t/s and % of roofline against threads
   int n_prompt = 512, n_gen = 128, reps = 5, depth = 0;
   bool json = false, no_probe = false;
-  bool profile = false;  // --profile or LATTE_PROFILE=1: time per phase of the timed repetitions
+  bool profile = false;         // --profile or LATTE_PROFILE=1: time per phase of the timed repetitions
+  bool profile_decode = false;  // --profile-decode: one more tg pass timing every weight product
 };
 
 struct Stats {
@@ -33,6 +38,11 @@ struct Stats {
   int n_tokens = 0;
   std::vector<double> tps;  // tokens/s per repetition
   profile::Report prof;     // phases of the timed repetitions (when profiling)
+  // tokens per second of CPU time per thread: n_tokens × threads / process CPU seconds of the repetition (the
+  // speed while scheduled; on a machine shared with other jobs wall t/s mostly measures the contention). Includes
+  // OpenMP spin-waiting, so with several threads it is a lower bound of the scheduled speed.
+  std::vector<double> cpu_tps;
+  double cpu_median = 0;
   double median = 0, min = 0, max = 0, mean = 0, stddev = 0;
   void finish() {
     std::vector<double> v = tps;
@@ -47,8 +57,17 @@ struct Stats {
     double ss = 0;
     for (double x : v) ss += (x - mean) * (x - mean);
     stddev = n > 1 ? std::sqrt(ss / double(n - 1)) : 0.0;
+    std::vector<double> c = cpu_tps;
+    std::sort(c.begin(), c.end());
+    if (!c.empty()) cpu_median = c.size() % 2 ? c[c.size() / 2] : 0.5 * (c[c.size() / 2 - 1] + c[c.size() / 2]);
   }
 };
+
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
 
 std::string human_bytes(double b) {
   char buf[64];
@@ -98,31 +117,165 @@ nlohmann::json profile_json(const profile::Report& r) {
   return j;
 }
 
+// One thread count's measurements.
+struct ThreadRun {
+  int threads = 0;
+  OpProfile prof;          // --profile: one extra tg pass with per-product timing
+  double prof_seconds = 0; // wall time of that pass
+  double prof_cpu_seconds = 0;  // CPU time of the calling thread in that pass
+  int prof_tokens = 0;
+  std::vector<Stats> results;
+  int tg_index = -1;  // index of the tg test in results (-1: none)
+  bench::BandwidthResult bw;
+  double roofline_tps = 0, pct = 0;
+};
+
+// "1,2,4,8" -> {1, 2, 4, 8}; "" -> {0} (the default count). ArgumentError for a non-positive or non-numeric item.
+std::vector<int> parse_thread_list(const std::string& s) {
+  if (s.empty()) return {0};
+  std::vector<int> out;
+  size_t p = 0;
+  while (p <= s.size()) {
+    size_t q = s.find(',', p);
+    if (q == std::string::npos) q = s.size();
+    const std::string item = s.substr(p, q - p);
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v <= 0 || v > 4096)
+      throw ArgumentError("-t/--threads: expected a thread count or a comma list of counts (e.g. 1,2,4), got '" + s +
+                          "'");
+    out.push_back(int(v));
+    p = q + 1;
+  }
+  return out;
+}
+
+// A small self-contained SVG: tg t/s (left axis, solid) and % of roofline (right axis, dashed) against threads.
+std::string sweep_svg(const std::string& title, const std::vector<ThreadRun>& runs) {
+  const double W = 640, H = 400, L = 64, R = 64, T = 48, B = 56;
+  const double pw = W - L - R, ph = H - T - B;
+  double tmax = 0;
+  int xmax = 1;
+  for (const auto& r : runs) {
+    if (r.tg_index >= 0) tmax = std::max(tmax, r.results[size_t(r.tg_index)].max);
+    xmax = std::max(xmax, r.threads);
+  }
+  if (tmax <= 0) tmax = 1;
+  // A round upper bound for the t/s axis.
+  const double mag = std::pow(10.0, std::floor(std::log10(tmax)));
+  double top = mag;
+  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0})
+    if (m * mag >= tmax * 1.05) { top = m * mag; break; }
+  const bool log_x = xmax >= 8;  // thread counts 1,2,4,8,16 read best on a log2 axis
+  auto X = [&](double t) {
+    if (log_x) return L + pw * (std::log2(std::max(1.0, t)) / std::log2(double(xmax)));
+    return L + pw * (xmax > 1 ? (t - 1) / double(xmax - 1) : 0.5);
+  };
+  auto Y = [&](double v) { return T + ph * (1.0 - v / top); };
+  auto Yp = [&](double pct) { return T + ph * (1.0 - pct / 100.0); };
+  std::string o;
+  char buf[512];
+  auto add = [&](const char* fmt, auto... a) {
+    std::snprintf(buf, sizeof buf, fmt, a...);
+    o += buf;
+  };
+  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n", W, H, W, H);
+  add("<rect width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n", W, H);
+  std::string t = title;
+  for (auto& c : t)
+    if (c == '<' || c == '>' || c == '&' || c == '"') c = ' ';
+  add("<text x=\"%.0f\" y=\"24\" text-anchor=\"middle\" font-size=\"14\">%s</text>\n", W / 2, t.c_str());
+  for (int i = 0; i <= 5; ++i) {  // horizontal grid: t/s left, % right
+    const double v = top * i / 5, y = Y(v);
+    add("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y, L + pw, y);
+    add("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, y + 4, v);
+    add("<text x=\"%.1f\" y=\"%.1f\" fill=\"#c0392b\">%d %%</text>\n", L + pw + 6, Yp(20.0 * i) + 4, 20 * i);
+  }
+  for (const auto& r : runs)
+    add("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", X(r.threads), T + ph + 18, r.threads);
+  add("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">threads</text>\n", L + pw / 2, H - 14);
+  add("<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\" fill=\"#1f4e9c\">tg tokens/s "
+      "(median, bars: min-max)</text>\n", T + ph / 2);
+  add("<text transform=\"translate(%.1f %.1f) rotate(90)\" text-anchor=\"middle\" fill=\"#c0392b\">%% of "
+      "roofline</text>\n", W - 14, T + ph / 2);
+  add("<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#444\"/>\n", L, T, pw, ph);
+  std::string line_t, line_p;
+  for (const auto& r : runs) {
+    if (r.tg_index < 0) continue;
+    const Stats& s = r.results[size_t(r.tg_index)];
+    const double x = X(r.threads);
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x, Y(s.median));
+    line_t += buf;
+    add("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f4e9c\"/>\n", x, Y(s.min), x, Y(s.max));
+    add("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#1f4e9c\"/>\n", x, Y(s.median));
+    add("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#1f4e9c\">%.1f</text>\n", x, Y(s.median) - 8,
+        s.median);
+    if (r.roofline_tps > 0) {
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x, Yp(std::min(100.0, r.pct)));
+      line_p += buf;
+      add("<rect x=\"%.1f\" y=\"%.1f\" width=\"6\" height=\"6\" fill=\"#c0392b\"/>\n", x - 3,
+          Yp(std::min(100.0, r.pct)) - 3);
+    }
+  }
+  if (!line_t.empty())
+    add("<polyline points=\"%s\" fill=\"none\" stroke=\"#1f4e9c\" stroke-width=\"2\"/>\n", line_t.c_str());
+  if (!line_p.empty())
+    o += "<polyline points=\"" + line_p + "\" fill=\"none\" stroke=\"#c0392b\" stroke-width=\"2\" "
+         "stroke-dasharray=\"6 4\"/>\n";
+  o += "</svg>\n";
+  return o;
+}
+
+// --profile table: per tensor role, bytes and wall time per token, effective GB/s, share of the token's time, and
+// the calling thread's CPU time (with one thread: the work itself, whatever else runs on the machine).
+void print_profile(const ThreadRun& r) {
+  const double tok = double(r.prof_tokens), total = r.prof_seconds / tok, cpu_total = r.prof_cpu_seconds / tok;
+  std::vector<OpProfile::Entry> e = r.prof.entries;
+  std::sort(e.begin(), e.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+  std::printf("\nprofile, %d threads, tg%d pass of %.2f t/s (%.3f ms/token wall, %.3f ms/token CPU of the calling "
+              "thread; per product call, its parallel region included):\n\n",
+              r.threads, r.prof_tokens, tok / r.prof_seconds, 1e3 * total, 1e3 * cpu_total);
+  std::printf("| product | type | calls/token | MB/token | ms/token | GB/s | %% of token | CPU ms/token | GB/s of CPU time |\n");
+  std::printf("| ------- | ---- | ----------: | -------: | -------: | ---: | ---------: | ---: | ---: |\n");
+  double sum_s = 0, sum_b = 0, sum_c = 0;
+  for (const auto& x : e) {
+    const double s = x.seconds / tok, b = double(x.bytes) / tok, c = x.cpu_seconds / tok;
+    sum_s += s;
+    sum_b += b;
+    sum_c += c;
+    std::printf("| %s | %s | %.1f | %.2f | %.3f | %.1f | %.1f | %.3f | %.1f |\n", x.role.c_str(), x.type.c_str(),
+                double(x.calls) / tok, b / 1e6, 1e3 * s, s > 0 ? b / s / 1e9 : 0.0, 100.0 * s / total, 1e3 * c,
+                c > 0 ? b / c / 1e9 : 0.0);
+  }
+  std::printf("| all products | | | %.2f | %.3f | %.1f | %.1f | %.3f | %.1f |\n", sum_b / 1e6, 1e3 * sum_s,
+              sum_s > 0 ? sum_b / sum_s / 1e9 : 0.0, 100.0 * sum_s / total, 1e3 * sum_c,
+              sum_c > 0 ? sum_b / sum_c / 1e9 : 0.0);
+  std::printf("| outside products (norms, routing, attention scores, embedding) | | | | %.3f | | %.1f | %.3f | |\n",
+              1e3 * (total - sum_s), 100.0 * (total - sum_s) / total, 1e3 * (cpu_total - sum_c));
+  std::printf("| token | | | %.2f | %.3f | %.1f | 100.0 | %.3f | %.1f |\n", sum_b / 1e6, 1e3 * total,
+              sum_b / total / 1e9, 1e3 * cpu_total, cpu_total > 0 ? sum_b / cpu_total / 1e9 : 0.0);
+}
+
 int bench(BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0) throw ArgumentError("-p and -n must be >= 0");
   if (o.n_prompt == 0 && o.n_gen == 0) throw ArgumentError("nothing to measure: -p and -n are both 0");
   if (o.reps < 1) throw ArgumentError("-r/--repetitions must be >= 1, got " + std::to_string(o.reps));
   if (o.depth < 0) throw ArgumentError("-d/--depth must be >= 0, got " + std::to_string(o.depth));
+  const std::vector<int> thread_list = parse_thread_list(o.threads);
+  if (!o.svg.empty() && o.n_gen == 0) throw ArgumentError("--svg draws generation speed: needs -n > 0");
   using Clock = std::chrono::steady_clock;
   profile::enable(o.profile);
 
   auto t_load = Clock::now();
   auto model = Model::load(o.session.model_params());
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
+  if (!model->repack_note().empty()) std::fprintf(stderr, "latte: %s\n", model->repack_note().c_str());
 
   SessionOptions so = o.session;
   so.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen);
   SessionParams sp = so.session_params();
   check_memory_before_sessions(*model, sp);
-  Session s(model, sp);
-  if (s.n_ctx() < so.n_ctx)
-    throw ArgumentError("depth + max(-p, -n) = " + std::to_string(so.n_ctx) + " exceeds the model's context (" +
-                        std::to_string(s.n_ctx()) + ")");
-  const int n_threads = sp.n_threads > 0 ? sp.n_threads : physical_cores();
-
-  // Bandwidth first, while the session is idle (same thread count as the model).
-  bench::BandwidthResult bw;
-  if (!o.no_probe) bw = bench::measure_read_bandwidth(ThreadPool(n_threads), 0, 7);
 
   const int32_t n_vocab = model->tokenizer().n_vocab();
   std::mt19937 g(1234);
@@ -132,50 +285,119 @@ int bench(BenchOptions& o) {
     for (auto& t : *v) t = pick(g);
   if (!depth_tokens.empty()) depth_tokens[0] = model->tokenizer().bos();
   else if (!pp_tokens.empty()) pp_tokens[0] = model->tokenizer().bos();
-  if (o.depth > 0) s.eval(depth_tokens);
+  const uint64_t active = model->active_bytes_per_token();
+  const std::string suffix = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
 
-  std::string suffix = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
-  std::vector<Stats> results;
-  if (o.n_prompt > 0) {
-    Stats st{"pp" + std::to_string(o.n_prompt) + suffix, o.n_prompt};
-    for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up
-      s.truncate(o.depth);
-      if (rep == 1) profile::reset(n_threads);
-      auto t0 = Clock::now();
-      s.eval(pp_tokens);
-      double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (rep > 0) st.tps.push_back(o.n_prompt / sec);
+  std::vector<ThreadRun> runs;
+  for (const int t_req : thread_list) {
+    ThreadRun run;
+    sp.n_threads = t_req > 0 ? t_req : so.session_params().n_threads;
+    Session s(model, sp);
+    if (s.n_ctx() < so.n_ctx)
+      throw ArgumentError("depth + max(-p, -n) = " + std::to_string(so.n_ctx) + " exceeds the model's context (" +
+                          std::to_string(s.n_ctx()) + ")");
+    run.threads = sp.n_threads > 0 ? sp.n_threads : default_threads();
+    // Bandwidth first, while the session is idle (same thread count as the model).
+    if (!o.no_probe) run.bw = bench::measure_read_bandwidth(ThreadPool(run.threads), 0, 7);
+    if (o.depth > 0) s.eval(depth_tokens);
+    if (o.n_prompt > 0) {
+      Stats st{"pp" + std::to_string(o.n_prompt) + suffix, o.n_prompt};
+      for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up
+        s.truncate(o.depth);
+        if (rep == 1) profile::reset(run.threads);
+        auto t0 = Clock::now();
+        const double c0 = process_cpu_seconds();
+        s.eval(pp_tokens);
+        double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+        const double csec = process_cpu_seconds() - c0;
+        if (rep > 0) st.tps.push_back(o.n_prompt / sec);
+        if (rep > 0 && csec > 0) st.cpu_tps.push_back(double(o.n_prompt) * run.threads / csec);
+      }
+      if (o.profile) st.prof = profile::snapshot();
+      st.finish();
+      run.results.push_back(st);
     }
-    if (o.profile) st.prof = profile::snapshot();
-    st.finish();
-    results.push_back(st);
-  }
-  Stats* tg = nullptr;
-  if (o.n_gen > 0) {
-    Stats st{"tg" + std::to_string(o.n_gen) + suffix, o.n_gen};
-    for (int rep = 0; rep <= o.reps; ++rep) {
-      s.truncate(o.depth);
-      if (rep == 1) profile::reset(n_threads);
-      auto t0 = Clock::now();
-      for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
-      double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (rep > 0) st.tps.push_back(o.n_gen / sec);
+    if (o.n_gen > 0) {
+      Stats st{"tg" + std::to_string(o.n_gen) + suffix, o.n_gen};
+      for (int rep = 0; rep <= o.reps; ++rep) {
+        s.truncate(o.depth);
+        if (rep == 1) profile::reset(run.threads);
+        auto t0 = Clock::now();
+        const double c0 = process_cpu_seconds();
+        for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
+        double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+        const double csec = process_cpu_seconds() - c0;
+        if (rep > 0) st.tps.push_back(o.n_gen / sec);
+        if (rep > 0 && csec > 0) st.cpu_tps.push_back(double(o.n_gen) * run.threads / csec);
+      }
+      if (o.profile) st.prof = profile::snapshot();
+      st.finish();
+      run.results.push_back(st);
+      run.tg_index = int(run.results.size()) - 1;
+      if (o.profile_decode) {  // one more pass with per-product timing (not part of the statistics above)
+        s.truncate(o.depth);
+        s.set_op_profile(&run.prof);
+        auto t0 = Clock::now();
+        const double c0 = OpProfile::cpu_now();
+        for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
+        run.prof_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+        run.prof_cpu_seconds = OpProfile::cpu_now() - c0;
+        run.prof_tokens = o.n_gen;
+        s.set_op_profile(nullptr);
+      }
     }
-    if (o.profile) st.prof = profile::snapshot();
-    st.finish();
-    results.push_back(st);
-    tg = &results.back();
+    run.roofline_tps = run.bw.median_gbs > 0 && active > 0 ? run.bw.median_gbs * 1e9 / double(active) : 0.0;
+    run.pct = run.tg_index >= 0 && run.roofline_tps > 0
+                  ? 100.0 * run.results[size_t(run.tg_index)].median / run.roofline_tps
+                  : 0.0;
+    runs.push_back(std::move(run));
   }
 
   const gguf::File& f = model->file();
   uint64_t n_params = 0;
   for (const auto& t : f.tensors()) n_params += uint64_t(t.n_elements());
   const uint64_t weight_bytes = model->weight_bytes();
-  const uint64_t active = model->active_bytes_per_token();
-  const auto cs = s.stats();
-  const double roofline_tps = bw.median_gbs > 0 && active > 0 ? bw.median_gbs * 1e9 / double(active) : 0.0;
-  const double pct = tg && roofline_tps > 0 ? 100.0 * tg->median / roofline_tps : 0.0;
+  sp.n_threads = runs.front().threads;
+  const SessionStats cs = Session(model, sp).stats();
   const std::string model_desc = model->name() + " " + dominant_type(f);
+  const std::string layout =
+      model->repacked_bytes() == 0 ? "mmap" : model->repack_note().empty() ? "repacked" : "partly repacked";
+
+  if (!o.svg.empty()) {
+    std::FILE* fp = std::fopen(o.svg.c_str(), "wb");
+    if (!fp) throw IoError("--svg: cannot write '" + o.svg + "'");
+    const std::string svg = sweep_svg(model_desc + " (" + layout + ", " + isa_name(model->kernels().isa) +
+                                          "): tg" + std::to_string(o.n_gen) + " vs threads",
+                                      runs);
+    const bool ok = std::fwrite(svg.data(), 1, svg.size(), fp) == svg.size();
+    if (std::fclose(fp) != 0 || !ok) throw IoError("--svg: write error on '" + o.svg + "'");
+  }
+
+  auto run_json = [&](const ThreadRun& r, nlohmann::json& j) {
+    j["threads"] = r.threads;
+    for (const auto& x : r.results)
+      j["tests"].push_back({{"name", x.name}, {"n_tokens", x.n_tokens}, {"depth", o.depth}, {"reps", o.reps},
+                            {"tps_median", x.median}, {"tps_min", x.min}, {"tps_max", x.max},
+                            {"tps_mean", x.mean}, {"tps_stddev", x.stddev}, {"tps_samples", x.tps},
+                            {"cpu_tps_median", x.cpu_median}, {"cpu_tps_samples", x.cpu_tps}});
+    if (o.profile)
+      for (size_t i = 0; i < r.results.size(); ++i) j["tests"][i]["profile"] = profile_json(r.results[i].prof);
+    if (!o.no_probe)
+      j["read_bandwidth"] = {{"gbs_median", r.bw.median_gbs}, {"gbs_min", r.bw.min_gbs}, {"gbs_max", r.bw.max_gbs},
+                             {"buffer_bytes", r.bw.buffer_bytes}, {"llc_bytes", r.bw.llc_bytes},
+                             {"threads", r.bw.threads}, {"reps", r.bw.reps}};
+    j["roofline_tg_tps"] = r.roofline_tps;
+    j["tg_percent_of_roofline"] = r.pct;
+    if (r.prof_tokens > 0) {
+      j["profile"]["tokens"] = r.prof_tokens;
+      j["profile"]["seconds"] = r.prof_seconds;
+      j["profile"]["cpu_seconds"] = r.prof_cpu_seconds;
+      for (const auto& e : r.prof.entries)
+        j["profile"]["products"].push_back({{"role", e.role}, {"type", e.type}, {"calls", e.calls},
+                                            {"bytes", e.bytes}, {"seconds", e.seconds},
+                                            {"cpu_seconds", e.cpu_seconds}});
+    }
+  };
 
   if (o.json) {
     nlohmann::json j;
@@ -184,53 +406,77 @@ int bench(BenchOptions& o) {
     j["model_type"] = dominant_type(f);
     j["size_bytes"] = weight_bytes;
     j["n_params"] = n_params;
-    j["threads"] = n_threads;
     j["isa"] = isa_name(model->kernels().isa);
+    j["weights"] = layout;
+    j["repacked_bytes"] = model->repacked_bytes();
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
-    for (const auto& r : results) {
-      j["tests"].push_back({{"name", r.name}, {"n_tokens", r.n_tokens}, {"depth", o.depth}, {"reps", o.reps},
-                            {"tps_median", r.median}, {"tps_min", r.min}, {"tps_max", r.max},
-                            {"tps_mean", r.mean}, {"tps_stddev", r.stddev}, {"tps_samples", r.tps}});
-      if (o.profile) j["tests"].back()["profile"] = profile_json(r.prof);
-    }
-    if (!o.no_probe)
-      j["read_bandwidth"] = {{"gbs_median", bw.median_gbs}, {"gbs_min", bw.min_gbs}, {"gbs_max", bw.max_gbs},
-                             {"buffer_bytes", bw.buffer_bytes}, {"llc_bytes", bw.llc_bytes},
-                             {"threads", bw.threads}, {"reps", bw.reps}};
     j["active_bytes_per_token"] = active;
-    j["roofline_tg_tps"] = roofline_tps;
-    j["tg_percent_of_roofline"] = pct;
     j["cache"] = {{"type", cache_type_name(sp.cache_type)}, {"n_ctx", cs.n_ctx},
                   {"bytes_per_token", cs.cache_bytes_per_token}, {"bytes_total", cs.cache_bytes_total}};
+    // One thread count: its fields at the top level (the format of earlier versions); a sweep: one entry each.
+    if (runs.size() == 1) run_json(runs.front(), j);
+    else
+      for (const auto& r : runs) {
+        nlohmann::json e;
+        run_json(r, e);
+        j["sweep"].push_back(e);
+      }
     std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
 
-  std::printf("| model | size | params | threads | cache | test | t/s (median ± sd) | min – max |\n");
-  std::printf("| ----- | ---: | -----: | ------: | ----- | ---- | ----------------: | --------: |\n");
-  for (const auto& r : results)
-    std::printf("| %s | %s | %s | %d | %s | %s | %.2f ± %.2f | %.2f – %.2f |\n", model_desc.c_str(),
-                human_bytes(double(weight_bytes)).c_str(), human_count(double(n_params)).c_str(), n_threads,
-                cache_type_name(sp.cache_type), r.name.c_str(), r.median, r.stddev, r.min, r.max);
+  const bool probe = !o.no_probe;
+  std::printf("| model | size | params | weights | threads | cache | test | t/s (median ± sd) | min – max | t/s of CPU time |%s\n",
+              probe ? " read GB/s | % roofline |" : "");
+  std::printf("| ----- | ---: | -----: | ------- | ------: | ----- | ---- | ----------------: | --------: | ---: |%s\n",
+              probe ? " --------: | ---------: |" : "");
+  for (const auto& r : runs)
+    for (size_t i = 0; i < r.results.size(); ++i) {
+      const Stats& x = r.results[i];
+      std::printf("| %s | %s | %s | %s | %d | %s | %s | %.2f ± %.2f | %.2f – %.2f | %.2f |", model_desc.c_str(),
+                  human_bytes(double(weight_bytes)).c_str(), human_count(double(n_params)).c_str(), layout.c_str(),
+                  r.threads, cache_type_name(sp.cache_type), x.name.c_str(), x.median, x.stddev, x.min, x.max,
+                  x.cpu_median);
+      if (probe) {
+        if (int(i) == r.tg_index && r.roofline_tps > 0) std::printf(" %.2f | %.1f |", r.bw.median_gbs, r.pct);
+        else std::printf(" %.2f | |", r.bw.median_gbs);
+      }
+      std::printf("\n");
+    }
   std::printf("\n");
-  if (!o.no_probe)
+  if (probe && runs.size() == 1)
     std::printf("read bandwidth: %.2f GB/s (median of %d passes, min %.2f, max %.2f; %s buffer, LLC %s, %d threads)\n",
-                bw.median_gbs, bw.reps, bw.min_gbs, bw.max_gbs, human_bytes(double(bw.buffer_bytes)).c_str(),
-                human_bytes(double(bw.llc_bytes)).c_str(), bw.threads);
+                runs[0].bw.median_gbs, runs[0].bw.reps, runs[0].bw.min_gbs, runs[0].bw.max_gbs,
+                human_bytes(double(runs[0].bw.buffer_bytes)).c_str(), human_bytes(double(runs[0].bw.llc_bytes)).c_str(),
+                runs[0].bw.threads);
+  else if (probe)
+    std::printf("read bandwidth: in-process probe per thread count (median of 7 passes, %s buffer, LLC %s)\n",
+                human_bytes(double(runs[0].bw.buffer_bytes)).c_str(), human_bytes(double(runs[0].bw.llc_bytes)).c_str());
   std::printf("active weights per token: %s (%llu bytes)", human_bytes(double(active)).c_str(),
               (unsigned long long)active);
-  if (roofline_tps > 0) std::printf("; roofline %.2f t/s", roofline_tps);
-  if (tg && roofline_tps > 0) std::printf("; %s = %.1f %% of roofline", tg->name.c_str(), pct);
+  if (runs.size() == 1 && runs[0].roofline_tps > 0) {
+    std::printf("; roofline %.2f t/s", runs[0].roofline_tps);
+    if (runs[0].tg_index >= 0)
+      std::printf("; %s = %.1f %% of roofline", runs[0].results[size_t(runs[0].tg_index)].name.c_str(), runs[0].pct);
+  }
   std::printf("\n");
   std::printf("latent cache (%s): %llu bytes/token, %s for %lld tokens\n", cache_type_name(sp.cache_type),
               (unsigned long long)cs.cache_bytes_per_token, human_bytes(double(cs.cache_bytes_total)).c_str(),
               (long long)cs.n_ctx);
-  std::printf("kernels: %s; model load: %.3f s; repetitions: %d (+1 warm-up)\n", isa_name(model->kernels().isa),
-              load_s, o.reps);
+  std::printf("kernels: %s; weights: %s", isa_name(model->kernels().isa), layout.c_str());
+  if (model->repacked_bytes() > 0) std::printf(" (%s in anonymous memory)", human_bytes(double(model->repacked_bytes())).c_str());
+  std::printf("; model load: %.3f s; repetitions: %d (+1 warm-up)\n", load_s, o.reps);
+  if (!o.svg.empty()) std::printf("plot: %s\n", o.svg.c_str());
   if (o.profile)
-    for (const auto& r : results)
-      std::printf("\n%s", profile::format_markdown(r.prof, r.name + " (" + std::to_string(o.reps) + " timed reps)").c_str());
+    for (const auto& r : runs)
+      for (const auto& x : r.results)
+        std::printf("\n%s", profile::format_markdown(x.prof, x.name + ", " + std::to_string(r.threads) + " threads (" +
+                                                                std::to_string(o.reps) + " timed reps)").c_str());
+  for (const auto& r : runs) {
+    if (r.prof_tokens <= 0) continue;
+    print_profile(r);
+  }
   return 0;
 }
 
@@ -239,6 +485,12 @@ const Registrar reg{Command{
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<BenchOptions>();
       o->session.add(sub, /*with_ctx=*/false);
+      // bench takes a list of thread counts instead of the common single count.
+      sub.remove_option(sub.get_option("--threads"));
+      sub.add_option("-t,--threads", o->threads,
+                     "threads, or a comma list of counts swept in one run, e.g. 1,2,4,8,16 (default: " +
+                         std::to_string(default_threads()) + ", see --help of run)");
+      sub.add_option("--svg", o->svg, "write a plot of tg t/s and % of roofline against threads to FILE (SVG)");
       sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, 0 = skip (default 512)");
       sub.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, 0 = skip (default 128)");
       sub.add_option("-r,--repetitions", o->reps, "repetitions per test after one warm-up (default 5)");
@@ -249,6 +501,9 @@ const Registrar reg{Command{
       sub.add_flag("--profile", o->profile,
                    "time per phase (attention, router, conversions, experts, head, ...), thread idle time and the "
                    "backend of every product, over the timed repetitions (also LATTE_PROFILE=1)");
+      sub.add_flag("--profile-decode", o->profile_decode,
+                   "after the tg test, one more tg pass timing every weight product (per tensor role: bytes, wall and "
+                   "CPU ms, GB/s per token)");
       return [o] { return bench(*o); };
     },
     40}};

@@ -32,6 +32,7 @@ struct SessionOptions {
   std::string isa;            // "" = best for this CPU
   bool mlock = false;         // lock the mapped weights in RAM
   bool no_populate = false;   // leave weight pages to be faulted in on first use
+  bool no_repack = false;     // keep the weights zero-copy in the mapping (no huge-page / interleaved copy)
 
   void add(CLI::App& sub, bool with_ctx = true) {
     add_model_options(sub, model);
@@ -44,6 +45,9 @@ struct SessionOptions {
     sub.add_flag("--mlock", mlock, "lock the model's weights in RAM (fails clearly if RLIMIT_MEMLOCK is too low)");
     sub.add_flag("--no-populate", no_populate,
                  "do not map all weight pages at load (default: mapped up front when the file fits in RAM)");
+    sub.add_flag("--no-repack", no_repack,
+                 "keep the weights zero-copy in the file mapping (default: copied at load into huge-page memory, "
+                 "row-interleaved for the fast kernels, when RAM allows)");
   }
 
   ModelParams model_params() const {
@@ -52,6 +56,7 @@ struct SessionOptions {
     mp.isa = isa;
     mp.mlock = mlock;
     mp.populate = !no_populate;
+    mp.repack = !no_repack;
     // Load progress bar on a terminal for files large enough to take a while (reading / mapping the weights).
     std::error_code ec;
     const auto size = std::filesystem::file_size(mp.path, ec);

@@ -26,11 +26,19 @@ using GemvFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* a
 using GemmTileFn = void (*)(int64_t n, const void* w, size_t w_stride, const void* act, size_t act_stride, float* y,
                             int64_t ldy, int64_t nrows, int64_t ntok);
 
+// Row interleave of the repacked weight layout (runtime/compute/tensor_view.h): groups of kInterleave rows with
+// their quant blocks interleaved block by block.
+constexpr int kInterleave = 4;
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
   VecDotFn vec_dot[kMaxTypeId] = {};         // indexed by weight type id
   GemvFn gemv[kMaxTypeId] = {};              // indexed by weight type id (multi-row, may share act loads)
   GemmTileFn gemm_tile[kMaxTypeId] = {};     // indexed by weight type id; optional (null: gemv per token)
+  // gemv on row-interleaved groups (optional; null: the type is not interleaved by the repack): w at a group
+  // start, nrows a multiple of kInterleave, w_stride = the plain row bytes (a group spans kInterleave rows'
+  // bytes). Same results as gemv on the plain rows (same per-row summation order).
+  GemvFn gemv_il[kMaxTypeId] = {};
   QuantizeActFn quantize_act[kMaxTypeId] = {};  // indexed by activation type id
   // Float helpers used by attention and norms (n arbitrary).
   float (*dot_f32)(int64_t n, const float* a, const float* b) = nullptr;

@@ -86,6 +86,18 @@ void fill_x86(KernelTable& kt) {
   set_kernel<A, vd_iq2_xxs<A>>(kt, DType::IQ2_XXS);
   set_kernel<A, vd_iq3_xxs<A>>(kt, DType::IQ3_XXS);
   set_kernel<A, vd_iq1_s<A>>(kt, DType::IQ1_S);
+  // row-interleaved ×4 gemv (one stream per group of 4 rows)
+  static_assert(kInterleave == 4);
+  kt.gemv_il[static_cast<uint32_t>(DType::Q8_0)] = gemv_q8_0_il4<A>;
+  kt.gemv_il[static_cast<uint32_t>(DType::Q4_0)] = gemv_q4_0_il4<A>;
+  kt.gemv_il[static_cast<uint32_t>(DType::Q5_0)] = gemv_q5_0_il4<A>;
+  kt.gemv_il[static_cast<uint32_t>(DType::IQ4_NL)] = gemv_iq4_nl_il4<A>;
+  kt.gemv_il[static_cast<uint32_t>(DType::MXFP4)] = gemv_mxfp4_il4<A>;
+  if constexpr (kIs512<A> && LATTE_KQ512) {
+    kt.gemv_il[static_cast<uint32_t>(DType::Q4_K)] = gemv_q4_k_512_il4<A>;
+    kt.gemv_il[static_cast<uint32_t>(DType::Q5_K)] = gemv_q5_k_512_il4<A>;
+    kt.gemv_il[static_cast<uint32_t>(DType::Q6_K)] = gemv_q6_k_512_il4<A>;
+  }
   if constexpr (kIs512<A>) {
     // multi-token VNNI tile kernels (kernels_x86_tile.h)
     kt.gemm_tile[static_cast<uint32_t>(DType::Q4_K)] = gemm_tile_q4_k<A>;

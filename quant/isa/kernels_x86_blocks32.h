@@ -47,11 +47,15 @@ inline float block_scale(const Block& b) {
 // scale and offset correction, and give the core R independent streams. kOffset > 0: Decode returns unsigned codes
 // u = w + kOffset (Q4_0: 8, Q5_0: 16) and the dot is sum(u*a) - kOffset*sum(a), with kOffset*sum(a) computed once
 // per activation block; kOffset == 0: Decode returns signed int8 weights (sign trick).
-template <class A, class Block, int R, int kOffset, class Decode>
+// kIl: the R rows are one row-interleaved group (block i of row k at base + (i*R + k)*sizeof(Block), see
+// runtime/compute/tensor_view.h): one sequential stream instead of R.
+template <class A, class Block, int R, int kOffset, class Decode, bool kIl = false>
 inline void rows_32_q8_0(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_0* yb, float* out, Decode decode) {
+  constexpr int64_t S = kIl ? R : 1;  // blocks between consecutive blocks of one row
   const Block* x[R];
   LATTE_UNROLL
-  for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * stride);
+  for (int k = 0; k < R; ++k)
+    x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * (kIl ? sizeof(Block) : stride));
   __m256 acc[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) acc[k] = _mm256_setzero_ps();
@@ -62,7 +66,10 @@ inline void rows_32_q8_0(int64_t nb, const uint8_t* base, size_t stride, const B
   constexpr int kEvery = sizeof(Block) >= 64 ? 1 : static_cast<int>(64 / sizeof(Block));
   int pf = 0;
   for (int64_t i = 0; i < nb; ++i) {
-    if (--pf <= 0) {
+    if constexpr (kIl) {
+      // one stream of R blocks per step: a prefetch per 64-byte line of it
+      prefetch_block<A, (R + 1) / 2>(x[0] + i * S, R * sizeof(Block));
+    } else if (--pf <= 0) {
       pf = kEvery;
       LATTE_UNROLL
       for (int k = 0; k < R; ++k) prefetch_block<A, (R + 1) / 2>(x[k] + i, 1);
@@ -76,12 +83,12 @@ inline void rows_32_q8_0(int64_t nb, const uint8_t* base, size_t stride, const B
     for (int k = 0; k < R; ++k) {
       __m256i p;
       if constexpr (kOffset > 0) {
-        if constexpr (kIs512<A>) p = dot_u8s8<A>(init, decode(x[k][i]), av);
-        else p = _mm256_add_epi32(init, dot_u8s8<A>(_mm256_setzero_si256(), decode(x[k][i]), av));
+        if constexpr (kIs512<A>) p = dot_u8s8<A>(init, decode(x[k][i * S]), av);
+        else p = _mm256_add_epi32(init, dot_u8s8<A>(_mm256_setzero_si256(), decode(x[k][i * S]), av));
       } else {
-        p = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[k][i]), av);
+        p = dot_s8s8<A>(_mm256_setzero_si256(), decode(x[k][i * S]), av);
       }
-      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(block_scale<A>(x[k][i])), da), acc[k]);
+      acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(_mm256_set1_ps(block_scale<A>(x[k][i * S])), da), acc[k]);
     }
   }
   LATTE_UNROLL
@@ -98,6 +105,17 @@ void gemv_32_q8_0(int64_t n, const void* w, size_t stride, const void* act, floa
     rows_32_q8_0<A, Block, 4, kOffset>(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r, decode);
   for (; r < nrows; ++r)
     rows_32_q8_0<A, Block, 1, kOffset>(nb, base + static_cast<size_t>(r) * stride, stride, yb, y + r, decode);
+}
+
+// Row-interleaved ×4 groups (nrows a multiple of 4, w at a group start, stride = the plain row bytes).
+template <class A, class Block, int kOffset, class Decode>
+void gemv_32_q8_0_il4(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows,
+                      Decode decode) {
+  const auto* base = static_cast<const uint8_t*>(w);
+  const auto* yb = static_cast<const BlockQ8_0*>(act);
+  for (int64_t r = 0; r + 4 <= nrows; r += 4)
+    rows_32_q8_0<A, Block, 4, kOffset, Decode, true>(n / 32, base + static_cast<size_t>(r) * stride, stride, yb,
+                                                     y + r, decode);
 }
 
 // Unsigned codes: Q4_0 nibble (w + 8), Q5_0 5-bit value (w + 16).
@@ -262,6 +280,23 @@ void gemv_q8_0(int64_t n, const void* w, size_t s, const void* a, float* y, int6
   gemv_32_q8_0<A, BlockQ8_0, 0>(n, w, s, a, y, nr, [](const BlockQ8_0& b) { return loadu256<A>(b.qs); });
 }
 template <class A>
+void gemv_q8_0_il4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0_il4<A, BlockQ8_0, 0>(n, w, s, a, y, nr, [](const BlockQ8_0& b) { return loadu256<A>(b.qs); });
+}
+template <class A>
+void gemv_q4_0_il4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0_il4<A, BlockQ4_0, 8>(n, w, s, a, y, nr, [](const BlockQ4_0& b) { return codes_q4_0<A>(b); });
+}
+template <class A>
+void gemv_q5_0_il4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  gemv_32_q8_0_il4<A, BlockQ5_0, 16>(n, w, s, a, y, nr, [](const BlockQ5_0& b) { return codes_q5_0<A>(b); });
+}
+template <class A>
+void gemv_iq4_nl_il4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  const __m256i t = iq4nl_table<A>();
+  gemv_32_q8_0_il4<A, BlockIQ4_NL, 0>(n, w, s, a, y, nr, [t](const BlockIQ4_NL& b) { return weights_iq4_nl<A>(b, t); });
+}
+template <class A>
 void gemv_q4_0(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
   gemv_pairs<A, BlockQ4_0, 8>(n, w, s, a, y, nr, [](const BlockQ4_0& b) { return codes_q4_0<A>(b); });
 }
@@ -338,6 +373,11 @@ float vd_q4_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ
 template <class A>
 float vd_q5_1(int64_t n, const void* w, const void* a) { return vd_x_1<A, BlockQ5_1, true>(n, w, a); }
 
+template <class A>
+void gemv_mxfp4_il4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
+  const __m256i t = mxfp4_table<A>();
+  gemv_32_q8_0_il4<A, BlockMXFP4, 0>(n, w, s, a, y, nr, [t](const BlockMXFP4& b) { return weights_mxfp4<A>(b, t); });
+}
 template <class A>
 void gemv_mxfp4(int64_t n, const void* w, size_t s, const void* a, float* y, int64_t nr) {
   const __m256i t = mxfp4_table<A>();

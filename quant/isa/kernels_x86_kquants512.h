@@ -127,14 +127,17 @@ inline void prepare_act_q45(const BlockQ8_K* yb, int64_t nb, ActQ45* pa) {
 // (vpackssdw, exact) and scaled by one vpmaddwd / vpdpwssd. The 16-byte block headers (d, dmin, 12 scale bytes) of
 // the R <= 4 rows are unpacked together, one row per 128-bit lane, into F = [m4..7 | sc0..3 | m0..3 | sc4..7].
 // Mins: dmin * sum_s m_s * (bsums[2s] + bsums[2s+1]), one row per lane too.
-template <class A, bool kFive, int R>
+// kIl: the R rows are one row-interleaved group (block i of row k at base + (i*R + k)*sizeof(Block)): one stream.
+template <class A, bool kFive, int R, bool kIl = false>
 inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const ActQ45* pa, float* out) {
   static_assert(R >= 1 && R <= 4);
   using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  constexpr int64_t S = kIl ? R : 1;
   const Block* x[R];
   LATTE_UNROLL
-  for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * stride);
-  const size_t pf_off = k512_pf_offset<R>(stride);
+  for (int k = 0; k < R; ++k)
+    x[k] = reinterpret_cast<const Block*>(base + static_cast<size_t>(k) * (kIl ? sizeof(Block) : stride));
+  const size_t pf_off = kIl ? k512_pf_offset<1>(R * sizeof(Block)) : k512_pf_offset<R>(stride);
   __m512 acc[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
@@ -155,15 +158,15 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
   alignas(32) float fd[8];
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
-    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i, pf_off, sizeof(Block));
+    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i * S, pf_off, sizeof(Block));
     const ActQ45& act = pa[i];
     const __m512i alo0 = act.a[0], ahi0 = act.a[1], alo1 = act.a[2], ahi1 = act.a[3];
     const __m512i bsp = _mm512_broadcast_i32x4(act.bsp);  // 8 sub-block sums
     // headers: lane k = [d dmin | u0 | u1 | u2] of row k
-    __m512i hv = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[0][i])));
-    if constexpr (R > 1) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[1][i])), 1);
-    if constexpr (R > 2) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[2][i])), 2);
-    if constexpr (R > 3) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[3][i])), 3);
+    __m512i hv = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[0][i * S])));
+    if constexpr (R > 1) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[1][i * S])), 1);
+    if constexpr (R > 2) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[2][i * S])), 2);
+    if constexpr (R > 3) hv = _mm512_inserti32x4(hv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&x[3][i * S])), 3);
     const __m512i sa = _mm512_and_si512(hv, c3f);                            // dw1 = sc0..3, dw2 = m0..3
     const __m512i t = _mm512_srli_epi32(_mm512_and_si512(hv, cc0), 2);       // dw1/dw2: high 2 bits of sc/m 4..7
     const __m512i u2 = _mm512_srlv_epi32(_mm512_shuffle_epi32(hv, _MM_PERM_DDDD), sh4);  // dw1 = u2, dw2 = u2 >> 4
@@ -176,7 +179,7 @@ inline void rows_q45_k_512(int64_t nb, const uint8_t* base, size_t stride, const
     accm = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pm), _mm512_permutexvar_ps(idx_dm, _mm512_castps256_ps512(fy)), accm);
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
-      const Block& b = x[k][i];
+      const Block& b = x[k][i * S];
       const __m512i scb = bcast_lane128(F, k);
       const CodePlanes45 cp = code_planes_q45<A, kFive>(b, m4);
       const __m512i lo0 = cp.lo0, hi0 = cp.hi0, lo1 = cp.lo1, hi1 = cp.hi1;
@@ -211,13 +214,15 @@ inline void prepare_act_q6(const BlockQ8_K* yb, int64_t nb, ActQ6* pa) {
 // high nibbles, so the activation zmm are plain 64-byte loads; qh[32h..32h+31] broadcast to both halves, the right
 // half shifted by 2, gives the high 2 bits of both. The -32 offset rides on the shared dpbusd accumulator
 // init = -32 * (sums of 4 activations), so each lane already holds sum (q - 32) * a.
-template <class A, int R>
+template <class A, int R, bool kIl = false>
 inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const BlockQ8_K* yb, const ActQ6* pa,
                           float* out) {
+  constexpr int64_t S = kIl ? R : 1;
   const BlockQ6_K* x[R];
   LATTE_UNROLL
-  for (int k = 0; k < R; ++k) x[k] = reinterpret_cast<const BlockQ6_K*>(base + static_cast<size_t>(k) * stride);
-  const size_t pf_off = k512_pf_offset<R>(stride);
+  for (int k = 0; k < R; ++k)
+    x[k] = reinterpret_cast<const BlockQ6_K*>(base + static_cast<size_t>(k) * (kIl ? sizeof(BlockQ6_K) : stride));
+  const size_t pf_off = kIl ? k512_pf_offset<1>(R * sizeof(BlockQ6_K)) : k512_pf_offset<R>(stride);
   __m512 acc[R];
   LATTE_UNROLL
   for (int k = 0; k < R; ++k) acc[k] = _mm512_setzero_ps();
@@ -234,19 +239,19 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
   const __m512i scm0 = scmask(0), scm1 = scmask(1);
   for (int64_t i = 0; i < nb; ++i) {
     LATTE_UNROLL
-    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i, pf_off, sizeof(BlockQ6_K));
+    for (int k = 0; k < R; ++k) prefetch_k512<A>(x[k] + i * S, pf_off, sizeof(BlockQ6_K));
     const int8_t* a8 = yb[i].qs;
     const __m512i a0 = _mm512_loadu_si512(a8), a1 = _mm512_loadu_si512(a8 + 64);
     const __m512i a2 = _mm512_loadu_si512(a8 + 128), a3 = _mm512_loadu_si512(a8 + 192);
     const __m512i o0 = pa[i].o[0], o1 = pa[i].o[1], o2 = pa[i].o[2], o3 = pa[i].o[3];
     const float yd = yb[i].d * (1.f / 256);
-    __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][i].scales)));
-    if constexpr (R > 1) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1][i].scales)), 1);
-    if constexpr (R > 2) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[2][i].scales)), 2);
-    if constexpr (R > 3) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[3][i].scales)), 3);
+    __m512i sv = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[0][i * S].scales)));
+    if constexpr (R > 1) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[1][i * S].scales)), 1);
+    if constexpr (R > 2) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[2][i * S].scales)), 2);
+    if constexpr (R > 3) sv = _mm512_inserti32x4(sv, _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[3][i * S].scales)), 3);
     LATTE_UNROLL
     for (int k = 0; k < R; ++k) {
-      const BlockQ6_K& b = x[k][i];
+      const BlockQ6_K& b = x[k][i * S];
       const __m512i scb = R == 1 ? _mm512_broadcast_i32x4(_mm512_castsi512_si128(sv)) : bcast_lane128(sv, k);
       __m512i s;
       {
@@ -278,7 +283,9 @@ inline void rows_q6_k_512(int64_t nb, const uint8_t* base, size_t stride, const 
 // (vs building them per block per group) took Q4_K in L2 from 29.6 to 31.4 GB/s.
 constexpr int64_t kActChunk = 64;  // blocks per column chunk (Q4_K/Q5_K: 20 KiB of stack, Q6_K: 16 KiB)
 
-template <class A, class Block, class Act, void (*Prep)(const BlockQ8_K*, int64_t, Act*), class Rows>
+// kIl: row-interleaved ×4 groups (nrows a multiple of 4, stride = plain row bytes): column chunk c0 of group r
+// starts at w + r*stride + c0*4*sizeof(Block).
+template <class A, class Block, class Act, void (*Prep)(const BlockQ8_K*, int64_t, Act*), class Rows, bool kIl = false>
 void gemv_k512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows, Rows rows) {
   const auto* yb = static_cast<const BlockQ8_K*>(act);
   const int64_t nb = n / QK_K;
@@ -286,7 +293,7 @@ void gemv_k512(int64_t n, const void* w, size_t stride, const void* act, float* 
   for (int64_t c0 = 0; c0 < nb; c0 += kActChunk) {
     const int64_t cn = std::min<int64_t>(kActChunk, nb - c0);
     Prep(yb + c0, cn, pa);
-    const auto* base = static_cast<const uint8_t*>(w) + static_cast<size_t>(c0) * sizeof(Block);
+    const auto* base = static_cast<const uint8_t*>(w) + static_cast<size_t>(c0) * sizeof(Block) * (kIl ? 4 : 1);
     float part[4];
     auto run = [&](auto rt, int64_t r) {
       constexpr int R = decltype(rt)::value;
@@ -296,8 +303,10 @@ void gemv_k512(int64_t n, const void* w, size_t stride, const void* act, float* 
     };
     int64_t r = 0;
     for (; r + 4 <= nrows; r += 4) run(std::integral_constant<int, 4>{}, r);
-    for (; r + 2 <= nrows; r += 2) run(std::integral_constant<int, 2>{}, r);
-    for (; r < nrows; ++r) run(std::integral_constant<int, 1>{}, r);
+    if constexpr (!kIl) {
+      for (; r + 2 <= nrows; r += 2) run(std::integral_constant<int, 2>{}, r);
+      for (; r < nrows; ++r) run(std::integral_constant<int, 1>{}, r);
+    }
   }
 }
 
@@ -309,6 +318,28 @@ void gemv_q45_k_512(int64_t n, const void* w, size_t stride, const void* act, fl
       [](auto rt, int64_t nb, const uint8_t* base, size_t st, const BlockQ8_K*, const ActQ45* pa, float* out) {
         rows_q45_k_512<A, kFive, decltype(rt)::value>(nb, base, st, pa, out);
       });
+}
+template <class A, bool kFive>
+void gemv_q45_k_512_il4(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
+  using Block = std::conditional_t<kFive, BlockQ5_K, BlockQ4_K>;
+  auto rows = [](auto rt, int64_t nb, const uint8_t* base, size_t st, const BlockQ8_K*, const ActQ45* pa, float* out) {
+    rows_q45_k_512<A, kFive, decltype(rt)::value, true>(nb, base, st, pa, out);
+  };
+  gemv_k512<A, Block, ActQ45, prepare_act_q45<A>, decltype(rows), true>(n, w, stride, act, y, nrows, rows);
+}
+template <class A>
+void gemv_q4_k_512_il4(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
+  gemv_q45_k_512_il4<A, false>(n, w, stride, act, y, nrows);
+}
+template <class A>
+void gemv_q5_k_512_il4(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
+  gemv_q45_k_512_il4<A, true>(n, w, stride, act, y, nrows);
+}
+template <class A>
+void gemv_q6_k_512_il4(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {
+  auto rows = [](auto rt, int64_t nb, const uint8_t* base, size_t st, const BlockQ8_K* yb, const ActQ6* pa,
+                 float* out) { rows_q6_k_512<A, decltype(rt)::value, true>(nb, base, st, yb, pa, out); };
+  gemv_k512<A, BlockQ6_K, ActQ6, prepare_act_q6<A>, decltype(rows), true>(n, w, stride, act, y, nrows, rows);
 }
 template <class A>
 void gemv_q4_k_512(int64_t n, const void* w, size_t stride, const void* act, float* y, int64_t nrows) {

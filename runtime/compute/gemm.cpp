@@ -1,5 +1,6 @@
 // GEMM entry point, backend choice, weight converters and cache, and the Rows and Sgemm backends (see gemm.h).
 #include "runtime/compute/gemm.h"
+#include "runtime/compute/weight_layout.h"
 
 #include <cblas.h>
 
@@ -155,7 +156,8 @@ void convert_rows_f32(const TensorView& W, int64_t r0, int64_t nr, float* dst, c
   const int64_t k = W.ne[0];
   const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
-    for (int64_t r = a; r < b; ++r) dq(W.row(r0 + r), dst + r * k, k);
+    std::vector<uint8_t> row(W.interleaved() ? W.row_bytes() : 0);  // plain copy of an interleaved row
+    for (int64_t r = a; r < b; ++r) dq(plain_rows(W, r0 + r, 1, 0, row.data()), dst + r * k, k);
   });
 }
 
@@ -164,12 +166,14 @@ void convert_rows_bf16(const TensorView& W, int64_t r0, int64_t nr, uint16_t* ds
   const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
     std::vector<float> tmp(static_cast<size_t>(k));
+    std::vector<uint8_t> row(W.interleaved() ? W.row_bytes() : 0);  // plain copy of an interleaved row
     for (int64_t r = a; r < b; ++r) {
+      const uint8_t* src = plain_rows(W, r0 + r, 1, 0, row.data());
       if (W.type() == DType::BF16) {
-        std::memcpy(dst + r * k, W.row(r0 + r), static_cast<size_t>(k) * 2);
+        std::memcpy(dst + r * k, src, static_cast<size_t>(k) * 2);
         continue;
       }
-      dq(W.row(r0 + r), tmp.data(), k);
+      dq(src, tmp.data(), k);
       round_bf16(tmp.data(), dst + r * k, k);
     }
   });
@@ -180,8 +184,9 @@ void convert_rows_s8(const TensorView& W, int64_t r0, int64_t nr, int8_t* dst, f
   const DequantizeRowFn dq = dequantizer(W);
   pool.parallel_for(nr, [&](int64_t a, int64_t b, int) {
     std::vector<float> tmp(static_cast<size_t>(k));
+    std::vector<uint8_t> row(W.interleaved() ? W.row_bytes() : 0);  // plain copy of an interleaved row
     for (int64_t r = a; r < b; ++r) {
-      dq(W.row(r0 + r), tmp.data(), k);
+      dq(plain_rows(W, r0 + r, 1, 0, row.data()), tmp.data(), k);
       scale[r] = quantize_s8(tmp.data(), dst + r * k, k);
     }
   });
@@ -261,9 +266,11 @@ void gemm_rows(GemmContext::Impl& c, const TensorView& W, const float* X, int64_
   const int64_t kBlock = (tile && n > 1 && m / 64 >= 4 * c.pool.size()) ? 64 : 16;
   const int64_t nblk = (m + kBlock - 1) / kBlock;
   auto body = [&](int64_t b0, int64_t b1, int) {
+    std::vector<uint8_t> plain(W.interleaved() ? W.row_bytes() * static_cast<size_t>(kBlock) : 0);
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t rb = b * kBlock, nr = std::min(kBlock, m - rb);
-      const uint8_t* w = W.row(rb);
+      // plain rows of the block (a copy for interleaved rows: the tile kernels read plain rows)
+      const uint8_t* w = plain_rows(W, rb, nr, 0, plain.data());
       if (tile && n > 1) {
         tile(k, w, W.nb1, act, act_ts, Y + rb, ldy, nr, n);
         continue;

@@ -9,8 +9,10 @@
 #include "quant/kernels.h"
 #include "formats/error.h"
 #include "runtime/compute/gemm.h"
+#include "runtime/compute/op_profile.h"
 #include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
+#include "runtime/compute/weight_layout.h"
 
 namespace latte {
 
@@ -47,6 +49,48 @@ void softmax(float* x, int64_t n) {
 
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+namespace {
+
+// Per-thread scratch for plain copies of interleaved rows (prefill blocks, gather fallback); grows, never shrinks.
+uint8_t* thread_scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
+}
+
+// y[i] = dot(row r0+i of matrix `mat` of W, act) for i < nr, any layout (tensor_view.h). Interleaved rows go to
+// the table's gemv_il (r0 at a group start), or, for a type without one, through a plain copy.
+void gemv_range(const KernelTable& kt, const TensorView& W, int64_t r0, int64_t nr, int64_t mat, const uint8_t* a,
+                float* y) {
+  const uint32_t wid = static_cast<uint32_t>(W.type());
+  const GemvFn gv = kt.gemv[wid];
+  const VecDotFn vd = kt.vec_dot[wid];
+  const int64_t n = W.ne[0];
+  auto plain = [&](const uint8_t* w, size_t stride, int64_t rows, float* out) {
+    if (gv) gv(n, w, stride, a, out, rows);
+    else
+      for (int64_t r = 0; r < rows; ++r) out[r] = vd(n, w + static_cast<size_t>(r) * stride, a);
+  };
+  int64_t nf = 0;
+  if (W.ilv > 1) {
+    nf = std::clamp<int64_t>(W.interleaved_rows() - r0, 0, nr);
+    if (nf > 0) {
+      const GemvFn gi = W.ilv == kInterleave ? kt.gemv_il[wid] : nullptr;
+      if (gi) {
+        gi(n, W.row(r0, mat), W.nb1, a, y, nf);
+      } else {
+        const size_t rb = W.row_bytes();
+        uint8_t* buf = thread_scratch(rb * static_cast<size_t>(nf));
+        copy_rows_plain(W, r0, nf, mat, buf);
+        plain(buf, rb, nf, y);
+      }
+    }
+  }
+  if (nr > nf) plain(W.row(r0 + nf, mat), W.nb1, nr - nf, y + nf);
+}
+
+}  // namespace
+
 Ops::Ops(const KernelTable& kt, const ThreadPool& pool) : kt_(kt), pool_(pool) {}
 
 float Ops::dot(int64_t n, const float* a, const float* b) const {
@@ -75,7 +119,10 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
     const TypeTraits& tt = *W.tt;
     const bool low_bit = tt.block_elems > 1 && static_cast<int64_t>(tt.block_bytes) * 8 < tt.block_elems * 7;
     if (!low_bit) args.backend = gemm_->choose_no_int8(W.type(), n_tok, W.ne[1], W.ne[0]);
+    const double t0 = prof_ ? OpProfile::now() : 0.0, c0 = prof_ ? OpProfile::cpu_now() : 0.0;
     gemm(W, X, n_tok, Y, *gemm_, args);
+    if (prof_)
+      prof_->add(OpProfile::role_of(W.name), W.tt->name, W.bytes(), OpProfile::now() - t0, OpProfile::cpu_now() - c0);
     return;
   }
   TensorView w2 = W;
@@ -85,15 +132,20 @@ void Ops::matmul(const TensorView& W, const float* X, int64_t ldx, float* Y, int
 
 void Ops::matmul_3d(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy, int64_t ys,
                     int64_t n_tok, const int32_t* mats, int64_t n_mats) {
-  if (!profile::enabled()) {
+  if (!profile::enabled() && !prof_) {
     matmul_3d_impl(W, X, ldx, xs, Y, ldy, ys, n_tok, mats, n_mats);
     return;
   }
   const auto t0 = profile::Clock::now();
+  const double w0 = OpProfile::now(), c0 = OpProfile::cpu_now();
   matmul_3d_impl(W, X, ldx, xs, Y, ldy, ys, n_tok, mats, n_mats);
   const int64_t M = mats ? n_mats : W.ne[2];
-  profile::note_gemm(n_tok > 1 && kt_.gemm_tile[static_cast<uint32_t>(W.type())] ? "rows-tile" : "rows", W.tt->name,
-                     n_tok * M, W.ne[1], W.ne[0], profile::seconds_since(t0));
+  if (profile::enabled())
+    profile::note_gemm(n_tok > 1 && kt_.gemm_tile[static_cast<uint32_t>(W.type())] ? "rows-tile" : "rows", W.tt->name,
+                       n_tok * M, W.ne[1], W.ne[0], profile::seconds_since(t0));
+  if (prof_)
+    prof_->add(OpProfile::role_of(W.name), W.tt->name, static_cast<uint64_t>(W.row_bytes()) * W.ne[1] * M,
+               OpProfile::now() - w0, OpProfile::cpu_now() - c0);
 }
 
 void Ops::matmul_3d_impl(const TensorView& W, const float* X, int64_t ldx, int64_t xs, float* Y, int64_t ldy,
@@ -151,8 +203,15 @@ void Ops::matmul_3d_impl(const TensorView& W, const float* X, int64_t ldx, int64
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t m = i / nblk, rb = (i % nblk) * kBlock;
       const int64_t nr = std::min(kBlock, n_out - rb);
-      const uint8_t* w = W.row(rb, mats ? mats[m] : m);
-      if (tile && n_tok > 1) {
+      const int64_t mat = mats ? mats[m] : m;
+      if (n_tok == 1) {
+        gemv_range(kt_, W, rb, nr, mat, act + static_cast<size_t>(m) * act_ms, Y + m * ys + rb);
+        continue;
+      }
+      // Several tokens: the block's rows in plain layout (a copy for interleaved rows), read once for all tokens.
+      const uint8_t* w = W.interleaved() ? plain_rows(W, rb, nr, mat, thread_scratch(W.row_bytes() * size_t(nr)))
+                                         : W.row(rb, mat);
+      if (tile) {
         tile(n, w, nb1, act + static_cast<size_t>(m) * act_ms, act_ts, Y + m * ys + rb, ldy, nr, n_tok);
         continue;
       }
@@ -174,16 +233,30 @@ void Ops::matmul_3d_impl(const TensorView& W, const float* X, int64_t ldx, int64
 
 void Ops::gemv_batch(const GemvTask* tasks, int64_t n_tasks) {
   if (n_tasks <= 0) return;
-  if (!profile::enabled()) {
+  if (!profile::enabled() && !prof_) {
     gemv_batch_impl(tasks, n_tasks);
     return;
   }
   const auto t0 = profile::Clock::now();
+  const double w0 = OpProfile::now(), c0 = OpProfile::cpu_now();
   gemv_batch_impl(tasks, n_tasks);
-  double mk = 0;
-  for (int64_t i = 0; i < n_tasks; ++i) mk += static_cast<double>(tasks[i].w->ne[0]) * static_cast<double>(tasks[i].w->ne[1]);
-  // flop counted as one product of 1 × mk (note_gemm multiplies n·m·k by 2)
-  profile::note_gemm("gemv-batch", "mixed", 1, static_cast<int64_t>(mk), 1, profile::seconds_since(t0));
+  if (profile::enabled()) {
+    double mk = 0;
+    for (int64_t i = 0; i < n_tasks; ++i)
+      mk += static_cast<double>(tasks[i].w->ne[0]) * static_cast<double>(tasks[i].w->ne[1]);
+    // flop counted as one product of 1 × mk (note_gemm multiplies n·m·k by 2)
+    profile::note_gemm("gemv-batch", "mixed", 1, static_cast<int64_t>(mk), 1, profile::seconds_since(t0));
+  }
+  if (prof_) {
+    std::string role;
+    uint64_t bytes = 0;
+    for (int64_t i = 0; i < n_tasks; ++i) {
+      const std::string r = OpProfile::role_of(tasks[i].w->name);
+      if (role.find(r) == std::string::npos) role += (role.empty() ? "" : "+") + r;
+      bytes += static_cast<uint64_t>(tasks[i].w->row_bytes()) * tasks[i].w->ne[1];
+    }
+    prof_->add(role, tasks[0].w->tt->name, bytes, OpProfile::now() - w0, OpProfile::cpu_now() - c0);
+  }
 }
 
 void Ops::gemv_batch_impl(const GemvTask* tasks, int64_t n_tasks) {
@@ -237,17 +310,9 @@ void Ops::gemv_batch_impl(const GemvTask* tasks, int64_t n_tasks) {
       const BatchItem& it = items_[k];
       const GemvTask& t = tasks[it.task];
       const TensorView& W = *t.w;
-      const uint32_t wid = static_cast<uint32_t>(W.type());
       const uint8_t* a = W.tt->vec_dot_type == DType::F32 ? reinterpret_cast<const uint8_t*>(t.x)
                                                             : act_.data() + task_act_[static_cast<size_t>(it.task)];
-      const uint8_t* w = W.row(it.r0, t.mat);
-      float* y = t.y + it.r0;
-      if (const GemvFn gv = kt_.gemv[wid]) {
-        gv(W.ne[0], w, W.nb1, a, y, it.nr);
-      } else {
-        const VecDotFn vd = kt_.vec_dot[wid];
-        for (int64_t r = 0; r < it.nr; ++r) y[r] = vd(W.ne[0], w + static_cast<size_t>(r) * W.nb1, a);
-      }
+      gemv_range(kt_, W, it.r0, it.nr, t.mat, a, t.y + it.r0);
     }
   };
   const size_t n_items = items_.size();

@@ -21,6 +21,7 @@ void softmax(float* x, int64_t n);
 float sigmoid(float x);
 
 class GemmContext;
+struct OpProfile;
 
 // One matrix-vector product of a decode step: y[r] = Σ_i W_m[r][i]·x[i] for every row r of matrix `mat` of W
 // (mat = 0 for a 2-D view). x: W.ne[0] floats; y: W.ne[1] floats.
@@ -40,6 +41,8 @@ class Ops {
     gemm_ = g;
     gemm_min_ = min_tokens;
   }
+  // Per-product accounting (op_profile.h); nullptr (the default) turns it off. The profile must outlive its use.
+  void set_profile(OpProfile* p) { prof_ = p; }
   const KernelTable& kernels() const { return kt_; }
   const ThreadPool& pool() const { return pool_; }
 
@@ -82,6 +85,7 @@ class Ops {
   std::vector<size_t> task_act_;  // gemv_batch: offset of each task's quantized activation in act_
   GemmContext* gemm_ = nullptr;
   int64_t gemm_min_ = 0;
+  OpProfile* prof_ = nullptr;
 };
 
 }  // namespace latte

@@ -38,7 +38,9 @@ int physical_cores() {
   return std::max(1, n);
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_(n_threads > 0 ? n_threads : physical_cores()) {}
+int default_threads() { return physical_cores(); }
+
+ThreadPool::ThreadPool(int n_threads) : n_(n_threads > 0 ? n_threads : default_threads()) {}
 
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& body,
                               int64_t grain) const {

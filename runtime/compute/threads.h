@@ -9,10 +9,13 @@ namespace latte {
 
 // Physical cores of this machine (hyper-threads not counted); at least 1.
 int physical_cores();
+// The thread count used when none is given (-t 0 / n_threads = 0): physical cores (one thread per core; decode is
+// memory-bound, hyper-threads add contention, not bandwidth).
+int default_threads();
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int n_threads = 0);  // 0 = physical cores
+  explicit ThreadPool(int n_threads = 0);  // 0 = default_threads()
   int size() const { return n_; }
 
   // Splits [0, n) into at most size() contiguous chunks, aligned to `grain` items, and calls

@@ -1,5 +1,6 @@
 // Model::load: open the GGUF, read hyper-parameters, tokenizer and weights, choose the kernel table (once).
 
+#include <cstdint>
 #include <set>
 #include <string>
 
@@ -8,6 +9,8 @@
 #include "formats/error.h"
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
+#include "runtime/compute/threads.h"
+#include "runtime/model/repack.h"
 #include "runtime/model/v4_hparams.h"
 #include "runtime/model/v4_weights.h"
 #include "runtime/model/weights.h"
@@ -98,8 +101,52 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   m->kt_ = &kernel_table(isa);
   check_kernels(*m->kt_, *m->w_, m->v4w_.get(), f.path());
 
+  bool repacked = false;
+  std::vector<TensorView*> left_mapped;  // views a partial repack left in the mapping
+  if (p.repack && !p.mlock) {
+    // Views in priority order: the loaders list the weights every token reads before the routed experts.
+    std::vector<TensorView*> views = m->w_->products();
+    if (m->v4w_)
+      for (TensorView* v : m->v4w_->products()) views.push_back(v);
+    // What the copy may use: the available memory less 1 GiB and 10 % of the file (sessions, the part of the file
+    // that stays mapped). Views that do not fit stay zero-copy in the mapping (a partial repack), in order.
+    const uint64_t avail = read_system_memory().available();
+    const uint64_t margin = (uint64_t{1} << 30) + f.file_size() / 10;
+    const uint64_t budget = avail == 0 ? UINT64_MAX : (avail > margin ? avail - margin : 0);
+    std::vector<TensorView*> chosen;
+    uint64_t used = 0, wanted = 0;
+    for (TensorView* v : views) {
+      const uint64_t b = repack_bytes({v});
+      wanted += b;
+      if (used + b <= budget) {
+        chosen.push_back(v);
+        used += b;
+      } else {
+        left_mapped.push_back(v);
+      }
+    }
+    if (chosen.size() < views.size())
+      m->repack_note_ = "repack " + std::string(chosen.empty() ? "skipped" : "partial") + ": " + format_bytes(used) +
+                        " of " + format_bytes(wanted) + " copied (" + format_bytes(avail) +
+                        " available); the rest stays memory-mapped";
+    if (!chosen.empty()) {
+      RepackStats st;
+      m->repack_ = repack_views(chosen, *m->kt_, default_threads(), f.base(), f.file_size(), &st, [&](float v) {
+        if (p.progress) p.progress(0.9f + 0.1f * v);
+      });
+      m->repacked_bytes_ = st.bytes;
+      m->interleaved_bytes_ = st.interleaved_bytes;
+      repacked = true;
+    }
+  }
   if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
-  else if (p.populate)
+  else if (p.populate && repacked) {
+    // Only what stayed in the mapping (populating the whole file would map the released copies again).
+    for (size_t i = 0; i < left_mapped.size(); ++i) {
+      const TensorView& v = *left_mapped[i];
+      populate_mapping(v.data, static_cast<size_t>(v.ne[2] - 1) * v.nb2 + static_cast<size_t>(v.ne[1]) * v.nb1);
+    }
+  } else if (p.populate)
     populate_mapping(f.base(), f.file_size(), [&](float v) {
       if (p.progress) p.progress(0.9f + 0.1f * v);
     });

@@ -15,6 +15,7 @@ class ModelWeights;
 class V4Weights;
 struct V4Hparams;
 struct KernelTable;
+class RepackArena;
 
 // The architecture of a loaded file, decided once from general.architecture.
 enum class Arch { Deepseek2, Deepseek4 };
@@ -24,7 +25,9 @@ struct ModelParams {
   std::string isa;            // "" = best for this CPU (LATTE_ISA env also honoured); "scalar", "avx2", "avx512"
   bool mlock = false;         // lock the mapped weights in RAM
   bool populate = true;       // map every weight page at load when the file fits in RAM (populate_mapping)
-  bool repack = false;        // repack weights into a faster layout at load (owned arena)
+  bool repack = false;        // copy the product weights at load into huge-page anonymous memory, row-interleaved
+                              // where the kernels have an interleaved gemv (runtime/model/repack.h); skipped (see
+                              // Model::repack_note) when the copy would not fit in available memory
   int expert_groups = -1;     // override expert_group_count (-1: from file; 0: disable groups)
   int expert_groups_used = -1;
   std::function<void(float)> progress;  // load progress 0..1 (optional)
@@ -48,6 +51,9 @@ class Model {
   std::string name() const;                  // general.name or file stem
   uint64_t weight_bytes() const;             // all tensor bytes
   uint64_t active_bytes_per_token() const;   // bytes read per generated token (routed experts: top-k share)
+  uint64_t repacked_bytes() const { return repacked_bytes_; }  // weights copied into anonymous memory at load
+  uint64_t interleaved_bytes() const { return interleaved_bytes_; }  // of which row-interleaved
+  const std::string& repack_note() const { return repack_note_; }  // why a requested repack did not happen ("")
 
  private:
   Model() = default;
@@ -59,6 +65,9 @@ class Model {
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<ModelWeights> w_;
   const KernelTable* kt_ = nullptr;
+  uint64_t repacked_bytes_ = 0, interleaved_bytes_ = 0;
+  std::string repack_note_;
+  std::unique_ptr<RepackArena> repack_;  // owns the repacked weights (declared last: destroyed first)
 };
 
 }  // namespace latte

@@ -1,6 +1,8 @@
 // V4Weights: tensor lookup under ik's names and the alternates of DEEPSEEK_V4.md §3, shape and type checks.
 #include "runtime/model/v4_weights.h"
 
+#include <utility>
+
 #include <string>
 
 #include "formats/error.h"
@@ -162,6 +164,12 @@ std::vector<const TensorView*> V4Weights::products() const {
       if (t->valid()) v.push_back(t);
   if (output_hc.fn.valid()) v.push_back(&output_hc.fn);
   return v;
+}
+
+std::vector<TensorView*> V4Weights::products() {
+  std::vector<TensorView*> out;
+  for (const TensorView* t : std::as_const(*this).products()) out.push_back(const_cast<TensorView*>(t));
+  return out;
 }
 
 }  // namespace latte

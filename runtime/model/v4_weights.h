@@ -66,6 +66,7 @@ class V4Weights {
 
   // Every product operand (for the kernel check and byte counts).
   std::vector<const TensorView*> products() const;
+  std::vector<TensorView*> products();  // the same views, writable (load-time repack)
 
  private:
   std::vector<std::unique_ptr<float[]>> arena_;

@@ -94,6 +94,20 @@ class Lookup {
 
 ModelWeights::~ModelWeights() = default;
 
+std::vector<TensorView*> ModelWeights::products() {
+  // Weights every token reads first, then the routed experts (a partial repack copies the former first).
+  std::vector<TensorView*> v{&output};
+  for (auto& L : layers)
+    for (TensorView* t : {&L.attn_q, &L.attn_q_a, &L.attn_q_b, &L.attn_kv_a_mqa, &L.attn_k_b, &L.attn_v_b,
+                          &L.attn_output, &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.ffn_gate_inp, &L.ffn_gate_shexp,
+                          &L.ffn_up_shexp, &L.ffn_down_shexp})
+      if (t->valid()) v.push_back(t);
+  for (auto& L : layers)
+    for (TensorView* t : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps})
+      if (t->valid()) v.push_back(t);
+  return v;
+}
+
 uint8_t* ModelWeights::alloc(size_t bytes) {
   // 64-byte aligned block (cache line / AVX-512), owned by the arena.
   auto p = std::make_unique<uint8_t[]>(bytes + 64);

@@ -57,6 +57,9 @@ class ModelWeights {
   std::vector<LayerWeights> layers;
 
   uint64_t arena_bytes() const { return arena_bytes_; }
+  // Every weight that products read (all but token_embd, which is read row by row), for the load-time repack:
+  // the weights every token reads first, then the routed experts.
+  std::vector<TensorView*> products();
 
  private:
   uint8_t* alloc(size_t bytes);

@@ -225,7 +225,9 @@ MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sess
   const Hparams& hp = model.hparams();
   MemoryNeeds n;
   n.n_sessions = std::max(n_sessions, 1);
-  n.file_bytes = model.file().file_size();
+  // Repacked weights live in anonymous memory (working set); only the rest of the file needs the page cache.
+  n.owned_weight_bytes = model.repacked_bytes();
+  n.file_bytes = model.file().file_size() - std::min<uint64_t>(model.file().file_size(), model.repacked_bytes());
   n.active_bytes_per_token = model.active_bytes_per_token();
   for (const auto& L : model.weights().layers) {
     if (!L.moe) continue;

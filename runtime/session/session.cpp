@@ -68,6 +68,7 @@ Session::Session(std::shared_ptr<const Model> model, const SessionParams& p) {
 Session::~Session() = default;
 
 const Model& Session::model() const { return *impl_->model; }
+void Session::set_op_profile(OpProfile* p) { impl_->ops.set_profile(p); }
 std::span<const float> Session::logits() const { return impl_->logits; }
 int Session::n_past() const { return static_cast<int>(impl_->hist.size()); }
 int Session::n_ctx() const { return static_cast<int>(impl_->seq->n_ctx()); }

@@ -11,6 +11,7 @@
 #include "runtime/model/model.h"
 
 namespace latte {
+struct OpProfile;
 // Q4_H: deepseek2: Hadamard-rotated 4-bit c_kv (see latent_cache.h); deepseek4: IQ4_NL compressed rows and
 // indexer keys + q8_0 window ring (see v4_cache.h).
 enum class CacheType { F32, F16, BF16, Q8_0, Q4_H };
@@ -59,6 +60,9 @@ class Session {
   void save(const std::string& path) const;    // latent cache + token history (small file)
   void load(const std::string& path);          // FormatError if it does not match this model / cache type
   SessionStats stats() const;
+  // Per-product timing of later evals into *p (runtime/compute/op_profile.h; latte bench --profile); nullptr
+  // stops it. p must outlive its use; not thread-safe with a running eval.
+  void set_op_profile(OpProfile* p);
 
  private:
   struct Impl;
