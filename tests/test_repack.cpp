@@ -261,7 +261,10 @@ TEST_CASE("a repacked model gives the memory-mapped model's logits (tiny quantiz
   const char* files[] = {"tiny-dsv3/tiny-dsv3-q4_k_m.gguf", "tiny-dsv3/tiny-dsv3-q8_0.gguf",
                          "tiny-dsv3/tiny-dsv3-q4_0.gguf", "tiny-dsv2/tiny-dsv2-q6_k.gguf",
                          "tiny-dsv3/tiny-dsv3-bf16.gguf"};
-  const std::vector<int32_t> ids = {1, 450, 3021, 77, 1999, 12, 4000, 5, 871, 2222, 64, 3};
+  // 40 prompt tokens (the multi-token paths: tile kernels, expanded attention on dequantized per-head matrices),
+  // then 6 decode steps.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 46; ++i) ids.push_back(static_cast<int32_t>((i * 977 + 1) % 4000));
   for (const char* f : files) {
     for (Isa isa : isas()) {
       CAPTURE(std::string(f));
@@ -283,9 +286,9 @@ TEST_CASE("a repacked model gives the memory-mapped model's logits (tiny quantiz
       // prompt (multi-token path) and then token by token (decode path)
       Session a(plain, sp), b(packed, sp);
       std::vector<float> la(ids.size() * size_t(V)), lb(la.size());
-      a.eval(std::span<const int32_t>(ids.data(), 6), la.data());
-      b.eval(std::span<const int32_t>(ids.data(), 6), lb.data());
-      for (size_t i = 6; i < ids.size(); ++i) {
+      a.eval(std::span<const int32_t>(ids.data(), 40), la.data());
+      b.eval(std::span<const int32_t>(ids.data(), 40), lb.data());
+      for (size_t i = 40; i < ids.size(); ++i) {
         a.eval(std::span<const int32_t>(&ids[i], 1), la.data() + i * size_t(V));
         b.eval(std::span<const int32_t>(&ids[i], 1), lb.data() + i * size_t(V));
       }

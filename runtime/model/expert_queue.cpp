@@ -10,6 +10,7 @@
 #include "runtime/compute/ops.h"
 #include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
+#include "runtime/compute/weight_layout.h"
 #include "runtime/model/ffn.h"
 
 namespace latte {
@@ -44,7 +45,11 @@ void product(const KernelTable& kt, const TensorView& W, int64_t e, int64_t r0, 
              size_t ts, int64_t m, float* y, int64_t ldy) {
   const uint32_t wid = static_cast<uint32_t>(W.type());
   const int64_t k = W.ne[0];
-  const uint8_t* w = W.row(r0, e);
+  // Plain rows (a per-thread copy for row-interleaved weights, tensor_view.h): the tile kernels read plain blocks.
+  thread_local std::vector<uint8_t> plain;
+  if (W.interleaved() && plain.size() < W.row_bytes() * static_cast<size_t>(nr))
+    plain.resize(W.row_bytes() * static_cast<size_t>(nr));
+  const uint8_t* w = W.interleaved() ? plain_rows(W, r0, nr, e, plain.data()) : W.row(r0, e);
   if (const GemmTileFn tile = kt.gemm_tile[wid]; tile && m > 1) {
     tile(k, w, W.nb1, act, ts, y, ldy, nr, m);
     return;

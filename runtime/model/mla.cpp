@@ -11,6 +11,7 @@
 #include "runtime/model/hparams.h"
 #include "runtime/cache/latent_cache.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/weight_layout.h"
 #include "runtime/compute/profile.h"
 #include "runtime/model/rope.h"
 #include "runtime/compute/threads.h"
@@ -79,8 +80,7 @@ bool mla_gemm_enabled() {
 void dequantize_3d(const TensorView& w, std::vector<float>& dst) {
   const int64_t cols = w.ne[0], rows = w.ne[1], H = w.ne[2];
   dst.resize(static_cast<size_t>(H * rows * cols));
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t r = 0; r < rows; ++r) w.tt->dequantize_row(w.row(r, h), dst.data() + (h * rows + r) * cols, cols);
+  for (int64_t h = 0; h < H; ++h) dequantize_rows(w, 0, rows, h, dst.data() + h * rows * cols);  // any layout
 }
 
 // Prefill attention in the expanded form, head by head: k_nope[s] = Kb_h c_kv[s] (P values) and v[s] = Vb_h c_kv[s]
