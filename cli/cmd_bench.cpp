@@ -2,12 +2,16 @@
 // warm-up, in a llama-bench-like markdown table (or JSON); plus the machine's streaming-read bandwidth measured in
 // this process, the model's active weight bytes per token, generation's share of that roofline, and the latent
 // cache's size. Token ids are a fixed pseudo-random sequence (speed does not depend on them).
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "bench/memory_bandwidth.h"
 #include "cli/command.h"
@@ -98,6 +102,26 @@ nlohmann::json profile_json(const profile::Report& r) {
   return j;
 }
 
+// How loaded the machine is when the bench starts: the 1-minute load average against the CPUs this process may
+// use. busy: the load is above the CPUs our threads leave free (+0.5 for noise), so other processes will take
+// cores from the measured threads and the timings say more about the neighbours than about this machine.
+struct MachineLoad {
+  int cpus = 1;
+  double load1 = 0.0;
+  bool busy = false;
+};
+MachineLoad machine_load(int n_threads) {
+  MachineLoad m;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  m.cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(1, CPU_COUNT(&set))
+                                                        : std::max(1, int(std::thread::hardware_concurrency()));
+  double l[1] = {0.0};
+  if (getloadavg(l, 1) == 1) m.load1 = l[0];
+  m.busy = m.load1 > double(std::max(0, m.cpus - n_threads)) + 0.5;
+  return m;
+}
+
 int bench(BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0) throw ArgumentError("-p and -n must be >= 0");
   if (o.n_prompt == 0 && o.n_gen == 0) throw ArgumentError("nothing to measure: -p and -n are both 0");
@@ -119,6 +143,12 @@ int bench(BenchOptions& o) {
     throw ArgumentError("depth + max(-p, -n) = " + std::to_string(so.n_ctx) + " exceeds the model's context (" +
                         std::to_string(s.n_ctx()) + ")");
   const int n_threads = sp.n_threads > 0 ? sp.n_threads : physical_cores();
+  const MachineLoad load = machine_load(n_threads);
+  if (load.busy)
+    std::fprintf(stderr,
+                 "latte: warning: the machine is busy: load average %.2f on %d CPUs leaves fewer free cores than the "
+                 "%d threads measured; the timings below are not this machine's speed\n",
+                 load.load1, load.cpus, n_threads);
 
   // Bandwidth first, while the session is idle (same thread count as the model).
   bench::BandwidthResult bw;
@@ -188,6 +218,8 @@ int bench(BenchOptions& o) {
     j["isa"] = isa_name(model->kernels().isa);
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
+    j["machine"] = {{"cpus", load.cpus}, {"load_average_1min", load.load1}, {"busy", load.busy},
+                    {"wait_policy", wait_policy_description()}};
     for (const auto& r : results) {
       j["tests"].push_back({{"name", r.name}, {"n_tokens", r.n_tokens}, {"depth", o.depth}, {"reps", o.reps},
                             {"tps_median", r.median}, {"tps_min", r.min}, {"tps_max", r.max},
@@ -228,6 +260,8 @@ int bench(BenchOptions& o) {
               (long long)cs.n_ctx);
   std::printf("kernels: %s; model load: %.3f s; repetitions: %d (+1 warm-up)\n", isa_name(model->kernels().isa),
               load_s, o.reps);
+  std::printf("machine: %d CPUs, load average %.2f at the start%s; wait policy %s\n", load.cpus, load.load1,
+              load.busy ? " (busy: fewer free cores than threads)" : "", wait_policy_description().c_str());
   if (o.profile)
     for (const auto& r : results)
       std::printf("\n%s", profile::format_markdown(r.prof, r.name + " (" + std::to_string(o.reps) + " timed reps)").c_str());
@@ -239,10 +273,10 @@ const Registrar reg{Command{
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<BenchOptions>();
       o->session.add(sub, /*with_ctx=*/false);
-      sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, 0 = skip (default 512)");
-      sub.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, 0 = skip (default 128)");
-      sub.add_option("-r,--repetitions", o->reps, "repetitions per test after one warm-up (default 5)");
-      sub.add_option("-d,--depth", o->depth, "tokens already in the cache before each test (default 0)");
+      sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, 0 = skip " + default_note(o->n_prompt));
+      sub.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, 0 = skip " + default_note(o->n_gen));
+      sub.add_option("-r,--repetitions", o->reps, "repetitions per test after one warm-up " + default_note(o->reps));
+      sub.add_option("-d,--depth", o->depth, "tokens already in the cache before each test " + default_note(o->depth));
       sub.add_flag("--no-bandwidth", o->no_probe, "skip the memory-bandwidth probe");
       sub.add_flag("--json", o->json, "print JSON instead of the table");
       o->profile = profile::enabled();

@@ -30,5 +30,10 @@ struct CommonModelOptions {
   int threads = 0;  // 0 = physical cores
 };
 void add_model_options(CLI::App& sub, CommonModelOptions& o, bool model_required = true);
+// "-t,--threads N": N >= 0 (0 = physical cores); above max_threads() it is capped there with a warning.
+CLI::Option* add_threads_option(CLI::App& sub, int& threads, const std::string& help);
+// The OpenMP wait policy in effect for this process (cli/wait_policy.cpp), e.g. "GOMP_SPINCOUNT=10000 (latte's default)".
+std::string wait_policy_description();
+int max_threads();  // 4 x the logical CPUs
 
 }  // namespace latte::cli

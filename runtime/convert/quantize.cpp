@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "formats/gguf.h"
@@ -211,6 +212,8 @@ std::vector<TensorPlan> make_plan(const gguf::File& src, const Target& tg, const
     p.ne = d.ne;
     p.src_type = ti.type;
     p.dst = choose_type(tg, d);
+    if (opt.override_split_kv && (contains(ti.name, "attn_k_b") || contains(ti.name, "attn_v_b")) && !keeps_f32(d))
+      p.dst = fit_row(opt.split_kv_type, d.ne[0]);
     // Integer tables (deepseek4's ffn_gate_tid2eid) are copied as they are.
     if (p.src_type == static_cast<uint32_t>(DType::I32)) p.dst = DType::I32;
     // Already in a type the rules would accept for this tensor? Keep F32/F16/BF16 sources as they are only when
@@ -289,6 +292,12 @@ void convert_rows(const void* src, uint32_t src_type, void* dst, DType dst_type,
 Summary quantize_file(const std::string& in_path, const std::string& out_path, const Target& tg,
                       const Options& opt) {
   const double t0 = now_s();
+  // The output is written to a temporary file and renamed over out_path at the end; out_path naming the input
+  // itself (the same file, also through a symlink or a hard link) would replace the model being read.
+  std::error_code ec;
+  if (std::filesystem::equivalent(in_path, out_path, ec))
+    throw ArgumentError("quantize: the output " + out_path + " is the input file " + in_path +
+                        " (same file); write to another path");
   auto src = gguf::File::open(in_path);
   std::vector<TensorPlan> plan = make_plan(*src, tg, opt);
   ThreadPool pool(opt.threads);
