@@ -53,6 +53,7 @@ CLI::Option* add_threads_option(CLI::App& sub, int& threads, const std::string& 
 
 int main(int argc, char** argv) {
   using namespace latte::cli;
+  apply_default_wait_policy(argv);
   CLI::App app{"latte — DeepSeek-architecture (deepseek2) GGUF inference on CPUs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "latte 0.1.0");
