@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
+#include <system_error>
+#include <vector>
 
 #include "formats/error.h"
 #include "runtime/convert/quantize.h"
@@ -29,8 +32,9 @@ void usage() {
       "  --layers N        override the layer count (leading dense layers kept, capped at N; v4: Flash's pattern)\n"
       "  --experts N       override the routed-expert count (a smaller file; bytes read per token unchanged)\n"
       "  --out FILE        output path (default: synth-<preset>-<type>.gguf)\n"
-      "  --vocab FILE      GGUF with the tokenizer (default: $LATTE_SHARED_DIR/models/deepseek-v3-vocab.gguf,\n"
-      "                    else /work/shared/models/deepseek-v3-vocab.gguf)\n"
+      "  --vocab FILE      GGUF with the tokenizer (default: $LATTE_SHARED_DIR/models/deepseek-v3-vocab.gguf;\n"
+      "                    without LATTE_SHARED_DIR, shared/models/deepseek-v3-vocab.gguf beside the checkout:\n"
+      "                    the first ../shared above this program's folder, then ../shared of the working folder)\n"
       "  -t, --threads N   threads (default: physical cores)\n"
       "  --seed S          random seed (default 1)\n"
       "  --exact           quantize every row (slow) instead of sampling a pool of random quantized blocks\n"
@@ -38,6 +42,30 @@ void usage() {
       "  --dry-run         print the tensor list and sizes, write nothing\n"
       "  --quiet           no progress bar\n",
       latte::synth::preset_names().c_str(), latte::quantize::target_names().c_str());
+}
+
+// The default vocabulary: $LATTE_SHARED_DIR/models/…, else `shared/` beside the checkout. This program lives in
+// the checkout's build folder (build/synth_model), so the checkout is one of its folder's ancestors and shared/
+// sits beside it: try ANCESTOR/../shared for every ancestor, then the working folder's ../shared. No machine path.
+std::string default_vocab() {
+  namespace fs = std::filesystem;
+  const std::string rel = "models/deepseek-v3-vocab.gguf";
+  if (const char* sd = std::getenv("LATTE_SHARED_DIR"); sd && *sd) return std::string(sd) + "/" + rel;
+  std::vector<fs::path> tried;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path d = exe.parent_path(); !d.empty(); d = d.parent_path()) {
+      tried.push_back(d / ".." / "shared" / rel);
+      if (d == d.root_path()) break;
+    }
+  tried.push_back(fs::current_path(ec) / ".." / "shared" / rel);
+  for (const auto& p : tried)
+    if (fs::is_regular_file(p, ec)) return fs::weakly_canonical(p, ec).string();
+  throw latte::IoError("no vocabulary found: set LATTE_SHARED_DIR, give --vocab FILE, or put shared/" + rel +
+                       " beside the checkout (looked for ../shared above " +
+                       (exe.empty() ? std::string("this program") : exe.parent_path().string()) +
+                       " and the working folder)");
 }
 
 int run(int argc, char** argv) {
@@ -96,10 +124,7 @@ int run(int argc, char** argv) {
   opt.threads = threads;
   opt.seed = seed;
   opt.exact = exact;
-  if (vocab.empty()) {
-    const char* sd = std::getenv("LATTE_SHARED_DIR");
-    vocab = std::string(sd ? sd : "/work/shared") + "/models/deepseek-v3-vocab.gguf";
-  }
+  if (vocab.empty() && !dry) vocab = default_vocab();
   opt.vocab_path = vocab;
   if (out.empty()) out = "synth-" + preset_name + "-" + opt.target.name + ".gguf";
 

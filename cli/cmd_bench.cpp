@@ -2,13 +2,17 @@
 // warm-up, in a llama-bench-like markdown table (or JSON); plus the machine's streaming-read bandwidth measured in
 // this process, the model's active weight bytes per token, generation's share of that roofline, and the latent
 // cache's size. Token ids are a fixed pseudo-random sequence (speed does not depend on them).
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "bench/memory_bandwidth.h"
 #include "cli/command.h"
@@ -257,6 +261,26 @@ void print_profile(const ThreadRun& r) {
               sum_b / total / 1e9, 1e3 * cpu_total, cpu_total > 0 ? sum_b / cpu_total / 1e9 : 0.0);
 }
 
+// How loaded the machine is when the bench starts: the 1-minute load average against the CPUs this process may
+// use. busy: the load is above the CPUs our threads leave free (+0.5 for noise), so other processes will take
+// cores from the measured threads and the timings say more about the neighbours than about this machine.
+struct MachineLoad {
+  int cpus = 1;
+  double load1 = 0.0;
+  bool busy = false;
+};
+MachineLoad machine_load(int n_threads) {
+  MachineLoad m;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  m.cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? std::max(1, CPU_COUNT(&set))
+                                                        : std::max(1, int(std::thread::hardware_concurrency()));
+  double l[1] = {0.0};
+  if (getloadavg(l, 1) == 1) m.load1 = l[0];
+  m.busy = m.load1 > double(std::max(0, m.cpus - n_threads)) + 0.5;
+  return m;
+}
+
 int bench(BenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0) throw ArgumentError("-p and -n must be >= 0");
   if (o.n_prompt == 0 && o.n_gen == 0) throw ArgumentError("nothing to measure: -p and -n are both 0");
@@ -287,6 +311,15 @@ int bench(BenchOptions& o) {
   else if (!pp_tokens.empty()) pp_tokens[0] = model->tokenizer().bos();
   const uint64_t active = model->active_bytes_per_token();
   const std::string suffix = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
+
+  int max_threads = 0;
+  for (const int t_req : thread_list) max_threads = std::max(max_threads, t_req > 0 ? t_req : default_threads());
+  const MachineLoad load = machine_load(max_threads);
+  if (load.busy)
+    std::fprintf(stderr,
+                 "latte: warning: the machine is busy: load average %.2f on %d CPUs leaves fewer free cores than the "
+                 "%d threads measured; the timings below are not this machine's speed\n",
+                 load.load1, load.cpus, max_threads);
 
   std::vector<ThreadRun> runs;
   for (const int t_req : thread_list) {
@@ -411,6 +444,8 @@ int bench(BenchOptions& o) {
     j["repacked_bytes"] = model->repacked_bytes();
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
+    j["machine"] = {{"cpus", load.cpus}, {"load_average_1min", load.load1}, {"busy", load.busy},
+                    {"wait_policy", wait_policy_description()}};
     j["active_bytes_per_token"] = active;
     j["cache"] = {{"type", cache_type_name(sp.cache_type)}, {"n_ctx", cs.n_ctx},
                   {"bytes_per_token", cs.cache_bytes_per_token}, {"bytes_total", cs.cache_bytes_total}};
@@ -468,6 +503,8 @@ int bench(BenchOptions& o) {
   if (model->repacked_bytes() > 0) std::printf(" (%s in anonymous memory)", human_bytes(double(model->repacked_bytes())).c_str());
   std::printf("; model load: %.3f s; repetitions: %d (+1 warm-up)\n", load_s, o.reps);
   if (!o.svg.empty()) std::printf("plot: %s\n", o.svg.c_str());
+  std::printf("machine: %d CPUs, load average %.2f at the start%s; wait policy %s\n", load.cpus, load.load1,
+              load.busy ? " (busy: fewer free cores than threads)" : "", wait_policy_description().c_str());
   if (o.profile)
     for (const auto& r : runs)
       for (const auto& x : r.results)
@@ -491,10 +528,10 @@ const Registrar reg{Command{
                      "threads, or a comma list of counts swept in one run, e.g. 1,2,4,8,16 (default: " +
                          std::to_string(default_threads()) + ", see --help of run)");
       sub.add_option("--svg", o->svg, "write a plot of tg t/s and % of roofline against threads to FILE (SVG)");
-      sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, 0 = skip (default 512)");
-      sub.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, 0 = skip (default 128)");
-      sub.add_option("-r,--repetitions", o->reps, "repetitions per test after one warm-up (default 5)");
-      sub.add_option("-d,--depth", o->depth, "tokens already in the cache before each test (default 0)");
+      sub.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, 0 = skip " + default_note(o->n_prompt));
+      sub.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, 0 = skip " + default_note(o->n_gen));
+      sub.add_option("-r,--repetitions", o->reps, "repetitions per test after one warm-up " + default_note(o->reps));
+      sub.add_option("-d,--depth", o->depth, "tokens already in the cache before each test " + default_note(o->depth));
       sub.add_flag("--no-bandwidth", o->no_probe, "skip the memory-bandwidth probe");
       sub.add_flag("--json", o->json, "print JSON instead of the table");
       o->profile = profile::enabled();

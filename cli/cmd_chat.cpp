@@ -54,6 +54,7 @@ class Chat {
     color_ = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
 
     model_ = Model::load(o.session.model_params());
+    o.session.warn_ctx_cap(*model_);
     format_ = o.chat_format.empty() ? detect_chat_format(model_->chat_template())
                                     : chat_format_from_name(o.chat_format);
     check_memory_before_sessions(*model_, o.session.session_params());
@@ -367,7 +368,8 @@ const Registrar reg{Command{
       o->session.add(sub);
       o->sampler.add(sub);
       sub.add_option("-s,--system", o->system, "system prompt");
-      sub.add_option("-n,--n-predict", o->n_predict, "max tokens per reply, -1 = until end of turn (default 512)");
+      sub.add_option("-n,--n-predict", o->n_predict,
+                     "max tokens per reply, -1 = until end of turn " + default_note(o->n_predict));
       sub.add_option("--think", o->think, "reasoning display: show (dimmed), hide, strip (also from history)");
       sub.add_option("--chat-format", o->chat_format,
                      "deepseek-v2, deepseek-v3 or deepseek-r1 (default: from tokenizer.chat_template)");

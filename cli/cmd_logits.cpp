@@ -23,6 +23,7 @@ int run(const LogitsOptions& o) {
   if (o.ids.empty() == o.text.empty()) throw ArgumentError("logits: give exactly one of --ids or --text");
   if (!o.text.empty()) require_utf8(o.text, "--text");
   auto model = Model::load(o.s.model_params());
+  o.s.warn_ctx_cap(*model);
   std::vector<int32_t> ids =
       o.ids.empty() ? model->tokenizer().encode(o.text, /*add_bos=*/true, /*parse_special=*/true) : parse_id_list(o.ids);
   if (ids.empty()) throw ArgumentError("logits: no tokens");

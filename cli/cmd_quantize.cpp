@@ -1,4 +1,5 @@
 // `latte quantize IN.gguf OUT.gguf TYPE [-t N]`: requantize a GGUF (runtime/convert/quantize.h does the work).
+// OUT is written as a temporary file in OUT's folder and renamed at the end; OUT == IN is refused.
 
 #include <cstdio>
 
@@ -14,6 +15,7 @@ struct QuantizeArgs {
   std::string in, out, type;
   int threads = 0;
   bool pure = false, drop_split_kv = false, dry_run = false, quiet = false;
+  std::string split_kv_type;  // "" = the rule's default
 };
 
 int run_quantize(const QuantizeArgs& a) {
@@ -22,6 +24,13 @@ int run_quantize(const QuantizeArgs& a) {
   quantize::Options opt;
   opt.threads = a.threads;
   opt.drop_split_kv = a.drop_split_kv;
+  if (!a.split_kv_type.empty()) {
+    quantize::Target st = a.split_kv_type == "target" ? tg : quantize::parse_target(a.split_kv_type);
+    if (a.split_kv_type != "target" && st.mix != quantize::Mix::Single)
+      throw ArgumentError("--split-kv-type: a single type (f16, bf16, q8_0, ..., or target), not the mix " + st.name);
+    opt.override_split_kv = true;
+    opt.split_kv_type = st.base;
+  }
   opt.warn = [](const std::string& m) { std::fprintf(stderr, "latte: warning: %s\n", m.c_str()); };
 
   if (a.dry_run) {
@@ -51,7 +60,8 @@ int run_quantize(const QuantizeArgs& a) {
     throw;
   }
   bar.finish();
-  if (!a.quiet) std::fprintf(stderr, "wrote %s (%s)\n", a.out.c_str(), tg.name.c_str());
+  if (a.quiet) return 0;
+  std::fprintf(stderr, "wrote %s (%s)\n", a.out.c_str(), tg.name.c_str());
   std::printf("%s", quantize::summary_text(s).c_str());
   return 0;
 }
@@ -60,16 +70,23 @@ const Registrar reg{Command{
     "quantize", "Requantize a GGUF model (Q8_0, Q4_K, Q6_K, IQ4_XS, Q4_K_M, MXFP4, IQ3_XXS, IQ2_XXS, IQ1_S, ...)",
     [](CLI::App& sub) -> std::function<int()> {
       auto a = std::make_shared<QuantizeArgs>();
+      sub.footer(
+          "OUT is written to a temporary file in OUT's folder (OUT.tmp.PID.N) and renamed to OUT only when it is\n"
+          "complete: a failed or interrupted run leaves no partial OUT and an existing OUT untouched. OUT must not\n"
+          "be the input file (also not through a symlink or a hard link): that is refused.");
       sub.add_option("input", a->in, "input GGUF (f32/f16/bf16, or quantized: dequantized first)")->required();
-      sub.add_option("output", a->out, "output GGUF")->required();
+      sub.add_option("output", a->out, "output GGUF (not the input; written via a temporary file, then renamed)")
+          ->required();
       sub.add_option("type", a->type, "target type: " + quantize::target_names())->required();
-      sub.add_option("-t,--threads", a->threads, "threads (default: physical cores)")
-          ->check(CLI::NonNegativeNumber);
+      add_threads_option(sub, a->threads, "threads (default: physical cores)");
       sub.add_flag("--pure", a->pure, "no Q6_K promotion of output.weight");
       sub.add_flag("--drop-split-kv", a->drop_split_kv,
                    "drop attn_k_b/attn_v_b where attn_kv_b exists (MLA flavour 1, loadable by older llama.cpp)");
+      sub.add_option("--split-kv-type", a->split_kv_type,
+                     "type of the split attn_k_b/attn_v_b when kept: f16, bf16, q8_0, ... or target (the target's "
+                     "base type); default: the built-in rule")->excludes("--drop-split-kv");
       sub.add_flag("--dry-run", a->dry_run, "print the per-tensor plan and the output size, write nothing");
-      sub.add_flag("-q,--quiet", a->quiet, "no progress bar");
+      sub.add_flag("-q,--quiet", a->quiet, "print nothing but warnings and errors (no progress bar, no summary)");
       return [a] { return run_quantize(*a); };
     },
     60}};

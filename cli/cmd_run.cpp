@@ -21,6 +21,7 @@ struct RunOptions {
   SessionOptions session;
   SamplerOptions sampler;
   std::string prompt, prompt_file;
+  CLI::Option *prompt_opt = nullptr, *file_opt = nullptr;  // given on the command line?
   int n_predict = 256;
   std::vector<std::string> stop;
   bool json = false;
@@ -41,8 +42,10 @@ void print_perf(const GenerateResult& r) {
 }
 
 int run(RunOptions& o) {
-  if (o.prompt.empty() == o.prompt_file.empty())
-    throw ArgumentError("give the prompt with exactly one of -p/--prompt and -f/--file");
+  const bool p_given = o.prompt_opt && o.prompt_opt->count() > 0, f_given = o.file_opt && o.file_opt->count() > 0;
+  if (p_given && f_given) throw ArgumentError("give the prompt with only one of -p/--prompt and -f/--file, not both");
+  if (!p_given && !f_given) throw ArgumentError("no prompt: give -p/--prompt TEXT or -f/--file FILE");
+  if (p_given && o.prompt.empty()) throw ArgumentError("the prompt given with -p/--prompt is empty");
   if (o.n_predict < -1) throw ArgumentError("-n/--n-predict must be >= -1 (-1 = until end of generation), got " +
                                             std::to_string(o.n_predict));
   std::string prompt = o.prompt_file.empty() ? o.prompt : read_text_file(o.prompt_file, "prompt file");
@@ -57,6 +60,7 @@ int run(RunOptions& o) {
     grammar = std::make_shared<const JsonGrammar>(json_object_grammar());
 
   auto model = Model::load(o.session.model_params());
+  o.session.warn_ctx_cap(*model);
   check_memory_before_sessions(*model, sp);
   Session session(model, sp);
   std::vector<int32_t> ids = model->tokenizer().encode(prompt, /*add_bos=*/true, /*parse_special=*/!o.no_special);
@@ -139,9 +143,10 @@ const Registrar reg{Command{
       auto o = std::make_shared<RunOptions>();
       o->session.add(sub);
       o->sampler.add(sub);
-      sub.add_option("-p,--prompt", o->prompt, "prompt text");
-      sub.add_option("-f,--file", o->prompt_file, "read the prompt from a file");
-      sub.add_option("-n,--n-predict", o->n_predict, "tokens to generate, -1 = until end of generation (default 256)");
+      o->prompt_opt = sub.add_option("-p,--prompt", o->prompt, "prompt text");
+      o->file_opt = sub.add_option("-f,--file", o->prompt_file, "read the prompt from a file");
+      sub.add_option("-n,--n-predict", o->n_predict,
+                     "tokens to generate, -1 = until end of generation " + default_note(o->n_predict));
       sub.add_option("--stop", o->stop, "stop string (repeatable); not printed");
       sub.add_flag("--no-special", o->no_special, "do not parse special-token text in the prompt");
       sub.add_flag("--json", o->json, "print one JSON object (text, tokens, timings) instead of streaming");

@@ -9,12 +9,20 @@
 // Request validation and response shapes live in server_protocol.{h,cpp} (runtime-free, fuzzable).
 // Threads: cpp-httplib's worker pool runs handlers; each generation runs on the worker of its connection and
 // uses its session's OpenMP team. A streamed client that disconnects makes sink.write fail -> generation stops.
-#include <pthread.h>
+// SIGINT/SIGTERM (SignalWatcher): stop listening, let requests in flight finish, exit 0; a second one cuts them short.
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -86,7 +94,9 @@ struct ServeOptions {
   int port = 8080;
   int parallel = 2;
   int ctx = 4096;
-  std::string alias;  // served model id (default: the file stem)
+  CLI::Option* ctx_opt = nullptr;  // given on the command line?
+  std::string alias;  // served model id (default: the file name without ".gguf")
+  bool strict_model = false;  // reject a request "model" that is not the id, the file name or "default"
   std::string chat_format;  // "" = from the model's template (DeepSeek-V3 when it has none)
   int http_threads = 0;
 };
@@ -118,7 +128,7 @@ struct Sink {
   std::unique_ptr<ToolCallParser> parser;  // job->tools
   std::vector<server::ToolCallOut> calls;
   bool client_gone = false;
-  const std::atomic<bool>* stopping = nullptr;
+  const std::atomic<bool>* cancel = nullptr;  // the server's "cut generations short" flag
 
   void send(const json& chunk) {
     if (write && !client_gone && !write(server::sse_event(chunk))) client_gone = true;
@@ -164,7 +174,38 @@ bool on_piece(const char* text, size_t len, latte_piece_kind kind, void* ud) {
   } else {
     s->content_piece(piece);
   }
-  return !s->client_gone && !s->stopping->load(std::memory_order_relaxed);
+  return !s->client_gone && !s->cancel->load(std::memory_order_relaxed);
+}
+
+// Why binding host:port fails, as strerror text ("Address already in use", "Cannot assign requested address"):
+// cpp-httplib only reports failure, so the bind is tried again on a socket of our own (SO_REUSEADDR, as httplib).
+std::string bind_failure(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res); rc != 0)
+    return std::string("cannot resolve the address: ") + ::gai_strerror(rc);
+  std::string why = "unknown reason";
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    bool ok = ::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 1) == 0;
+    if (!ok) why = std::strerror(errno);
+    ::close(fd);
+    if (ok) {
+      why = "the port was taken by another process meanwhile";
+      break;
+    }
+  }
+  ::freeaddrinfo(res);
+  return why;
 }
 
 class Server {
@@ -175,6 +216,8 @@ class Server {
     check(latte_model_load(o.model.model.c_str(), &mp, &m));
     model_.reset(m);
     served_.id = o.alias.empty() ? file_stem(o.model.model) : o.alias;
+    served_.aliases = {"default", file_base(o.model.model), file_stem(o.model.model)};
+    served_.any_name = !o.strict_model;
     latte_session_params sp = latte_session_default_params();
     sp.n_ctx = o.ctx;
     int threads = o.model.threads > 0 ? o.model.threads : std::max(1, physical_cores() / std::max(1, o.parallel));
@@ -191,6 +234,9 @@ class Server {
     bos_text_ = token_text(latte_model_bos(model_.get()));
     eos_text_ = token_text(latte_model_eos(model_.get()));
     n_ctx_ = latte_session_n_ctx(sessions_[0].get());
+    if (n_ctx_ < o.ctx && o.ctx_opt && o.ctx_opt->count() > 0)
+      std::fprintf(stderr, "latte: warning: -c %d is more than the model's training context; using %d tokens\n",
+                   o.ctx, n_ctx_);
     n_vocab_ = latte_model_n_vocab(model_.get());
     pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
       size_t n = 0;
@@ -209,6 +255,12 @@ class Server {
     int http_threads = opt_.http_threads > 0 ? opt_.http_threads : std::max(32, opt_.parallel * 8);
     http_.new_task_queue = [http_threads] { return new httplib::ThreadPool(size_t(http_threads)); };
     http_.set_payload_max_length(size_t(16) << 20);
+    // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with which a second server on a busy port
+    // binds it too and the kernel splits the connections between the two.
+    http_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     http_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       std::fprintf(stderr, "latte serve: %s %s -> %d\n", req.method.c_str(), req.path.c_str(), res.status);
     });
@@ -259,16 +311,23 @@ class Server {
       port = http_.bind_to_any_port(opt_.host);
     else if (!http_.bind_to_port(opt_.host, port))
       port = -1;
-    if (port <= 0) throw IoError("serve: cannot listen on " + opt_.host + ":" + std::to_string(opt_.port));
+    if (port <= 0)
+      throw IoError("serve: cannot listen on " + opt_.host + ":" + std::to_string(opt_.port) + ": " +
+                    bind_failure(opt_.host, opt_.port));
     std::fprintf(stderr, "latte serve: listening on http://%s:%d\n", opt_.host.c_str(), port);
+    if (stopping_.load()) return 0;
     bool ok = http_.listen_after_bind();
+    if (stopping_.load()) return 0;  // stopped by a signal: a clean exit
     return ok ? 0 : 1;
   }
 
+  // Any thread. Stops accepting connections; requests in flight finish (run() returns when they have).
   void stop() {
     stopping_.store(true);
     http_.stop();
   }
+  // Any thread. Running generations stop at their next token (their responses still end properly).
+  void cancel_generations() { cancel_.store(true); }
 
  private:
   const char* chat_format() const { return opt_.chat_format.empty() ? nullptr : opt_.chat_format.c_str(); }
@@ -283,7 +342,10 @@ class Server {
 
   // The chat prompt of a request: messages (with tool calls and results) and tools in the model's format, plus
   // the forced call opener for tool_choice required / named. Fills job's tool fields; false + err on a 4xx.
+  // `literal`: the byte ranges of `text` that came from the request (contents, tools), where control-token text
+  // must stay text.
   bool chat_prompt(const server::ChatRequest& r, std::string_view raw_body, Job& job, std::string& text,
+                   std::vector<TextRange>& literal,
                    server::RequestError& err) const {
     std::vector<ChatMessage> msgs;
     for (const auto& m : r.messages) {
@@ -306,7 +368,7 @@ class Server {
       }
     }
     try {
-      text = render_chat(format_, msgs, true, bos_text_, eos_text_, tools);
+      text = render_chat(format_, msgs, true, bos_text_, eos_text_, tools, &literal);
     } catch (const Error& e) {
       err = server::RequestError{400, e.what(), "invalid_request_error", "messages", ""};
       return false;
@@ -398,11 +460,17 @@ class Server {
     return true;
   }
 
-  static std::string file_stem(const std::string& path) {
+  static std::string file_base(const std::string& path) {
     size_t slash = path.find_last_of('/');
-    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-    size_t dot = base.rfind(".gguf");
-    return dot == std::string::npos ? base : base.substr(0, dot);
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  }
+  // The file name without a trailing ".gguf" ("model.gguf" -> "model").
+  static std::string file_stem(const std::string& path) {
+    std::string base = file_base(path);
+    constexpr std::string_view ext = ".gguf";
+    if (base.size() > ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0)
+      base.resize(base.size() - ext.size());
+    return base;
   }
 
   static void send_error(httplib::Response& res, const server::RequestError& e) {
@@ -428,11 +496,16 @@ class Server {
         return false;
       }
       std::string text;
-      if (!chat_prompt(*r.value, req.body, job, text, err)) return false;
-      st = latte_tokenize(model_.get(), text.data(), text.size(), false, true, nullptr, 0, &n);
+      std::vector<TextRange> literal;
+      if (!chat_prompt(*r.value, req.body, job, text, literal, err)) return false;
+      std::vector<size_t> bounds;  // latte_tokenize_literal's (begin, end) pairs
+      for (const auto& l : literal) bounds.insert(bounds.end(), {l.begin, l.end});
+      st = latte_tokenize_literal(model_.get(), text.data(), text.size(), false, bounds.data(), literal.size(),
+                                  nullptr, 0, &n);
       if (st == LATTE_ERR_BUFFER_TOO_SMALL) {
         ids.resize(n);
-        st = latte_tokenize(model_.get(), text.data(), text.size(), false, true, ids.data(), ids.size(), &n);
+        st = latte_tokenize_literal(model_.get(), text.data(), text.size(), false, bounds.data(), literal.size(),
+                                    ids.data(), ids.size(), &n);
       }
       job.sampling = r.value->sampling;
     } else {
@@ -504,7 +577,7 @@ class Server {
     gp.on_piece = on_piece;
     gp.user_data = &sink;
     sink.job = &job;
-    sink.stopping = &stopping_;
+    sink.cancel = &cancel_;
     if (job.tools) sink.parser = std::make_unique<ToolCallParser>(job.format, job.tool_names, job.forced);
     latte_status st = LATTE_OK;
     switch (job.constraint) {
@@ -531,6 +604,10 @@ class Server {
   void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
     auto job = std::make_shared<Job>();
     server::RequestError err;
+    if (stopping_.load()) {  // a new request on a kept-alive connection after a stop signal
+      send_error(res, server::RequestError{503, "the server is shutting down", "server_error", "", ""});
+      return;
+    }
     if (!prepare(req, chat, *job, err)) {
       send_error(res, err);
       return;
@@ -594,39 +671,104 @@ class Server {
   std::string bos_text_, eos_text_;
   int n_ctx_ = 0, n_vocab_ = 0;
   int64_t created_ = 0;
-  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopping_{false};  // listener stopped: refuse to start more work
+  std::atomic<bool> cancel_{false};    // second signal: cut running generations short
   httplib::Server http_;
 };
 
-int run_serve(const ServeOptions& o) {
-  // SIGPIPE from a vanished client must not kill the server; SIGINT/SIGTERM stop it cleanly. Block them before
-  // any thread starts so only the waiter thread receives them.
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGUSR1);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  Server srv(o);
-  std::thread waiter([&srv, set] {
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (sig != SIGUSR1) {
-      std::fprintf(stderr, "latte serve: signal %d, stopping\n", sig);
-      srv.stop();
-    }
-  });
-  int rc = 1;
-  try {
-    rc = srv.run();
-  } catch (...) {
-    pthread_kill(waiter.native_handle(), SIGUSR1);
-    waiter.join();
-    throw;
+// Signals. OpenBLAS and OpenMP start threads before serve runs (OpenBLAS when the library loads), so a signal
+// may land on any thread: blocking it in this thread does not help. Instead the handlers (process-wide) only
+// write the signal number to a pipe, which is async-signal-safe on every thread, and a watcher thread reads it:
+// the first SIGINT/SIGTERM stops accepting connections and lets the requests in flight finish; a second one
+// also cuts the running generations short (their responses still end properly). Byte 0 = serve is done.
+int g_signal_pipe[2] = {-1, -1};
+extern "C" void on_stop_signal(int sig) {
+  const int saved = errno;
+  const unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &b, 1);
+  errno = saved;
+}
+
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void(int n_signals, int sig)> on_signal) : on_signal_(std::move(on_signal)) {
+    if (::pipe2(g_signal_pipe, O_CLOEXEC) != 0) throw ResourceError(std::string("serve: pipe: ") + std::strerror(errno));
+    ::fcntl(g_signal_pipe[1], F_SETFL, O_NONBLOCK);
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    thread_ = std::thread([this] { loop(); });
   }
-  pthread_kill(waiter.native_handle(), SIGUSR1);
-  waiter.join();
+  ~SignalWatcher() {
+    const unsigned char done = 0;
+    [[maybe_unused]] ssize_t n = ::write(g_signal_pipe[1], &done, 1);
+    thread_.join();
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::close(g_signal_pipe[0]);
+    ::close(g_signal_pipe[1]);
+    g_signal_pipe[0] = g_signal_pipe[1] = -1;
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+ private:
+  void loop() {
+    int count = 0;
+    for (;;) {
+      // After a signal, wake every 100 ms to repeat the stop: one that came before the listener started is
+      // not lost (cpp-httplib's stop() only acts on a running listener).
+      pollfd p{g_signal_pipe[0], POLLIN, 0};
+      int r = ::poll(&p, 1, count > 0 ? 100 : -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r == 0) {
+        on_signal_(0, 0);
+        continue;
+      }
+      unsigned char b = 0;
+      if (::read(g_signal_pipe[0], &b, 1) != 1) continue;
+      if (b == 0) return;
+      on_signal_(++count, b);
+    }
+  }
+  std::function<void(int, int)> on_signal_;
+  struct sigaction old_int_ {}, old_term_ {};
+  std::thread thread_;
+};
+
+int run_serve(const ServeOptions& o) {
+  std::signal(SIGPIPE, SIG_IGN);  // a vanished client must not kill the server
+  std::mutex mu;                  // guards `server` (the watcher uses it while run_serve may be leaving)
+  Server* server = nullptr;
+  bool stop_requested = false;
+  SignalWatcher watcher([&](int n, int sig) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (n == 1) {
+      std::fprintf(stderr, "latte serve: signal %d (%s), stopping: finishing the requests in flight (again: cut "
+                   "them short)\n", sig, sig == SIGINT ? "SIGINT" : "SIGTERM");
+      stop_requested = true;
+    } else if (n == 2) {
+      std::fprintf(stderr, "latte serve: signal %d again, cutting the running generations short\n", sig);
+      if (server) server->cancel_generations();
+    }
+    if (server) server->stop();
+  });
+  Server srv(o);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    server = &srv;
+    if (stop_requested) srv.stop();  // a signal came while the model was loading
+  }
+  int rc = srv.run();
+  std::lock_guard<std::mutex> lock(mu);
+  server = nullptr;
+  if (stop_requested) {
+    std::fprintf(stderr, "latte serve: stopped\n");
+    rc = 0;
+  }
   return rc;
 }
 
@@ -642,9 +784,14 @@ const Registrar reg{Command{
           ->check(CLI::Range(0, 65535));
       sub.add_option("--parallel", o->parallel, "sessions serving requests concurrently")
           ->capture_default_str()->check(CLI::Range(1, 256));
-      sub.add_option("-c,--ctx", o->ctx, "context tokens per session")->capture_default_str()
-          ->check(CLI::Range(16, 1 << 24));
-      sub.add_option("--alias", o->alias, "model id reported and accepted (default: the file name)");
+      o->ctx_opt = sub.add_option("-c,--ctx-size,--ctx", o->ctx,
+                                  "context tokens per session (at most the model's training context)")
+                       ->capture_default_str()->check(CLI::Range(16, 1 << 24));
+      sub.add_option("--alias", o->alias,
+                     "model id reported by /v1/models and in responses (default: the file name without .gguf)");
+      sub.add_flag("--strict-model", o->strict_model,
+                   "answer 404 to a request whose \"model\" is not the alias, the file name (with or without "
+                   ".gguf) or \"default\" (default: any name is accepted, as one model is served)");
       sub.add_option("--chat-format", o->chat_format,
                      "deepseek-v2 | deepseek-v3 | deepseek-r1 (default: from the model's chat template)");
       sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")

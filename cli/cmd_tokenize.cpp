@@ -1,5 +1,7 @@
 // `latte tokenize`: text -> ids (or ids -> text with --ids) using only the GGUF's tokenizer keys, so it works on
-// vocabulary-only files and never maps the weights into the forward pass.
+// vocabulary-only files and never maps the weights into the forward pass. Control tokens written in the text
+// (e.g. "<｜User｜>") are split out by default, as Hugging Face tokenizers and llama.cpp's llama-tokenize do, and
+// rendered by --ids; --no-special keeps them text. (Chat and server prompts never parse them in user content.)
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -20,7 +22,7 @@ struct TokenizeOptions {
   CommonModelOptions model;
   std::string text, file, ids;
   bool have_text = false;
-  bool json = false, no_bos = false, special = false;
+  bool json = false, no_bos = false, no_special = false, special = false;  // special: the default, kept as a flag
 };
 
 
@@ -34,7 +36,7 @@ int run(const TokenizeOptions& o) {
       if (id < 0 || id >= tok->n_vocab())
         throw ArgumentError("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                             std::to_string(tok->n_vocab() - 1) + ")");
-    std::string text = tok->decode(ids, o.special);
+    std::string text = tok->decode(ids, /*render_special=*/!o.no_special);
     if (o.json) {
       nlohmann::json j;
       j["text"] = text;
@@ -54,7 +56,7 @@ int run(const TokenizeOptions& o) {
     throw ArgumentError("give --text, --file or --ids");
   }
   require_utf8(text, o.file.empty() ? "--text" : "--file");
-  auto ids = tok->encode(text, !o.no_bos, o.special);
+  auto ids = tok->encode(text, !o.no_bos, /*parse_special=*/!o.no_special);
   if (o.json) {
     nlohmann::json j;
     j["ids"] = ids;
@@ -80,8 +82,11 @@ const Registrar reg{Command{
       sub.add_option("--ids", o->ids, "token ids to detokenize, e.g. 1,2,3")->excludes(t);
       sub.add_flag("--json", o->json, "print JSON ({ids, tokens, n_tokens} or {text})");
       sub.add_flag("--no-bos", o->no_bos, "do not prepend BOS");
-      sub.add_flag("--special", o->special,
-                   "parse control tokens written in the text (and render them with --ids)");
+      auto* ns = sub.add_flag("--no-special", o->no_special,
+                              "keep control-token text (e.g. <｜User｜>) as text, and render no control tokens with "
+                              "--ids (default: control tokens in the text are parsed, as Hugging Face tokenizers and "
+                              "llama-tokenize do)");
+      sub.add_flag("--special", o->special, "parse and render control tokens (the default)")->excludes(ns);
       return [o, t] {
         o->have_text = t->count() > 0;
         return run(*o);

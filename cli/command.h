@@ -30,5 +30,13 @@ struct CommonModelOptions {
   int threads = 0;  // 0 = physical cores
 };
 void add_model_options(CLI::App& sub, CommonModelOptions& o, bool model_required = true);
+// "-t,--threads N": N >= 0 (0 = physical cores); above max_threads() it is capped there with a warning.
+CLI::Option* add_threads_option(CLI::App& sub, int& threads, const std::string& help);
+// Called first in main(): without OMP_WAIT_POLICY / GOMP_SPINCOUNT in the environment, sets latte's default and
+// re-executes the program once so that libgomp starts with it (cli/wait_policy.cpp). Returns otherwise.
+void apply_default_wait_policy(char** argv);
+// The OpenMP wait policy in effect for this process, e.g. "OMP_WAIT_POLICY=passive (latte's default)".
+std::string wait_policy_description();
+int max_threads();  // 4 x the logical CPUs
 
 }  // namespace latte::cli

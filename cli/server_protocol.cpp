@@ -273,7 +273,7 @@ int64_t now_seconds() {
 }  // namespace
 
 bool ServedModel::accepts(std::string_view name) const {
-  if (name == id) return true;
+  if (any_name || name == id) return true;
   for (const auto& a : aliases)
     if (name == a) return true;
   return false;

@@ -31,10 +31,13 @@ struct Parsed {
   bool ok() const { return value.has_value(); }
 };
 
-// What the server accepts as "model": its own id, plus aliases (e.g. "default"). An absent "model" is accepted.
+// What the server accepts as "model". One model is served, so by default any name is accepted (as llama.cpp's
+// server does) and responses report `id`; with `any_name` false only `id` and `aliases` are (e.g. the file name
+// with and without ".gguf", "default"), others get 404 model_not_found. An absent "model" is always accepted.
 struct ServedModel {
   std::string id;
   std::vector<std::string> aliases{"default"};
+  bool any_name = true;
   bool accepts(std::string_view name) const;
 };
 

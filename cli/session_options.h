@@ -33,11 +33,24 @@ struct SessionOptions {
   bool mlock = false;         // lock the mapped weights in RAM
   bool no_populate = false;   // leave weight pages to be faulted in on first use
   bool no_repack = false;     // keep the weights zero-copy in the mapping (no huge-page / interleaved copy)
+  CLI::Option* ctx_opt = nullptr;  // -c, to tell a given value from the default
+
+  // A session's context is capped to the model's training context (Session does it); a -c above that is said.
+  void warn_ctx_cap(const Model& m) const {
+    const int64_t train = m.hparams().n_ctx_train;
+    if (ctx_opt && ctx_opt->count() > 0 && train > 0 && n_ctx > train)
+      std::fprintf(stderr,
+                   "latte: warning: -c %d is more than the model's training context (%lld tokens, "
+                   "%s.context_length); using %lld\n",
+                   n_ctx, (long long)train, m.hparams().arch.c_str(), (long long)train);
+  }
 
   void add(CLI::App& sub, bool with_ctx = true) {
     add_model_options(sub, model);
     if (with_ctx)
-      sub.add_option("-c,--ctx-size", n_ctx, "context size in tokens (default " + std::to_string(n_ctx) + ")");
+      ctx_opt = sub.add_option("-c,--ctx-size", n_ctx,
+                               "context size in tokens (default " + std::to_string(n_ctx) +
+                                   "; at most the model's training context)");
     sub.add_option("--cache-type", cache_type, "KV cache type: f32, f16, bf16, q8_0, q4_h (deepseek2: 4-bit Hadamard-rotated latent; deepseek4: IQ4_NL compressed rows + q8_0 window; default f16)");
     sub.add_option("--expert-groups", expert_groups,
                    "group-limited routing override: N,K (N groups, keep K) or 0 to disable (default: from file)");
@@ -94,16 +107,25 @@ struct SessionOptions {
   }
 };
 
+// "(default V)" from the value itself, so --help cannot drift from the code (0.8f prints as 0.8).
+template <class T>
+std::string default_note(const T& v) {
+  std::ostringstream os;
+  os << "(default " << v << ")";
+  return os.str();
+}
+
 struct SamplerOptions {
   SamplerParams p;
   void add(CLI::App& sub) {
-    sub.add_option("--temp", p.temp, "temperature; <= 0 = greedy (default 0.8)");
-    sub.add_option("--top-k", p.top_k, "top-k, 0 = off (default 40)");
-    sub.add_option("--top-p", p.top_p, "top-p, 1 = off (default 0.95)");
-    sub.add_option("--min-p", p.min_p, "min-p, 0 = off (default 0.05)");
-    sub.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty, 1 = off (default 1.0)");
-    sub.add_option("--repeat-last-n", p.repeat_last_n, "tokens the repetition penalty looks back (default 64)");
-    sub.add_option("--seed", p.seed, "sampling seed");
+    sub.add_option("--temp", p.temp, "temperature; <= 0 = greedy " + default_note(p.temp));
+    sub.add_option("--top-k", p.top_k, "top-k, 0 = off " + default_note(p.top_k));
+    sub.add_option("--top-p", p.top_p, "top-p, 1 = off " + default_note(p.top_p));
+    sub.add_option("--min-p", p.min_p, "min-p, 0 = off " + default_note(p.min_p));
+    sub.add_option("--repeat-penalty", p.repeat_penalty, "repetition penalty, 1 = off " + default_note(p.repeat_penalty));
+    sub.add_option("--repeat-last-n", p.repeat_last_n,
+                   "tokens the repetition penalty looks back " + default_note(p.repeat_last_n));
+    sub.add_option("--seed", p.seed, "sampling seed " + default_note(p.seed));
   }
 };
 

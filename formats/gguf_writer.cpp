@@ -1,6 +1,9 @@
 // GGUF writer (v3, little-endian): metadata records are serialized as they are set; tensors are described up front
 // and their bytes produced by a callback during write(), one tensor at a time. Output goes to "<path>.tmp" and is
 // renamed on success.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -216,16 +219,38 @@ void Writer::add_tensor(const std::string& name, uint32_t type, const std::vecto
 }
 
 namespace {
+// A temporary file beside the destination (same folder, so the final rename is atomic), created with O_EXCL under
+// a name no other file has: "DEST.tmp.PID.N". Removed unless write() got to the rename, so a failed or interrupted
+// write leaves neither a partial DEST nor a stray temporary (and never touches a file it did not create).
 struct OutFile {
   std::FILE* f = nullptr;
   std::string path;
   bool done = false;
+  explicit OutFile(const std::string& dest) {
+    for (unsigned n = 0;; ++n) {
+      path = dest + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(n);
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+        f = ::fdopen(fd, "wb");
+        if (!f) {
+          int e = errno;
+          ::close(fd);
+          std::remove(path.c_str());
+          throw IoError(path + ": cannot create: " + std::strerror(e));
+        }
+        return;
+      }
+      if (errno != EEXIST || n >= 1000) throw IoError(dest + ": cannot create " + path + ": " + std::strerror(errno));
+    }
+  }
+  OutFile(const OutFile&) = delete;
+  OutFile& operator=(const OutFile&) = delete;
   ~OutFile() {
     if (f) std::fclose(f);
     if (!done) std::remove(path.c_str());
   }
   void write(const void* p, size_t n) {
-    if (n && std::fwrite(p, 1, n, f) != n) throw IoError(path + ": write failed (disk full?)");
+    if (n && std::fwrite(p, 1, n, f) != n) throw IoError(path + ": write failed: " + std::strerror(errno));
   }
   void zeros(size_t n) {
     static const char z[256] = {};
@@ -265,10 +290,7 @@ void Writer::write(const std::string& path, const std::function<void(size_t, siz
   }
   head.append(pad_to(head.size(), a) - head.size(), '\0');
 
-  OutFile out;
-  out.path = path + ".tmp";
-  out.f = std::fopen(out.path.c_str(), "wb");
-  if (!out.f) throw IoError(out.path + ": cannot create: " + std::strerror(errno));
+  OutFile out(path);
   out.write(head.data(), head.size());
   std::vector<uint8_t> buf;
   size_t done = 0;

@@ -94,6 +94,13 @@ LATTE_API const char* latte_model_chat_template(const latte_model* model);
  * for it. parse_special: turn control-token texts (e.g. "<｜User｜>") into their ids. */
 LATTE_API latte_status latte_tokenize(const latte_model* model, const char* text, size_t text_len, bool add_bos,
                                       bool parse_special, int32_t* tokens, size_t capacity, size_t* n_tokens);
+/* latte_tokenize with parse_special, except inside the byte ranges [literal[2i], literal[2i+1]) of `text`
+ * (n_literal ranges, sorted, not overlapping), where control-token text stays text: for prompts a caller
+ * assembles itself around content from users or tools, so that a user cannot end a turn or open a tool call by
+ * typing the token's text. */
+LATTE_API latte_status latte_tokenize_literal(const latte_model* model, const char* text, size_t text_len,
+                                              bool add_bos, const size_t* literal, size_t n_literal,
+                                              int32_t* tokens, size_t capacity, size_t* n_tokens);
 /* Token ids -> UTF-8 bytes (exact; control tokens render nothing unless render_special). */
 LATTE_API latte_status latte_detokenize(const latte_model* model, const int32_t* tokens, size_t n_tokens,
                                         bool render_special, char* text, size_t capacity, size_t* n_bytes);
@@ -107,7 +114,8 @@ typedef struct latte_chat_message {
 /* Renders a conversation into prompt text with the model's chat format (recognised from
  * tokenizer.chat_template; format = NULL or "" to use it, or a name such as "deepseek3", "deepseek-r1",
  * "deepseek2" to override). add_generation_prompt appends the assistant marker. The text begins with the BOS
- * text, so tokenize it with add_bos = false and parse_special = true (latte_chat_tokenize does exactly that). */
+ * text, so tokenize it with add_bos = false and parse_special = true; latte_chat_tokenize does that, except that
+ * control-token text inside the messages' contents stays text there (a user cannot inject control tokens). */
 LATTE_API latte_status latte_chat_format(const latte_model* model, const latte_chat_message* messages,
                                          size_t n_messages, const char* format, bool add_generation_prompt,
                                          char* text, size_t capacity, size_t* n_bytes);

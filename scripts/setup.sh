@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Latte needs (only the missing ones) and builds it into build/.
+# `setup.sh --tests` also installs the tools the test suites use (scripts/test.sh and CI pass it).
 # Needs root for apt-get: runs it directly as root, through sudo otherwise (and says so).
+# The README's "Dependencies and why each is there" lists every package below, with its reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `--print-packages` (after --tests, if any) lists the packages it would want on a bare machine and exits.
+TESTS=0 PRINT=0
+if [[ "${1:-}" == "--tests" ]]; then TESTS=1; shift; fi
+if [[ "${1:-}" == "--print-packages" ]]; then PRINT=1; shift; fi
+
+# To build: compiler and build tools, then the libraries (see the README for what each is for).
 PKGS=(build-essential cmake pkg-config ninja-build
       libopenblas-dev libdnnl-dev libxsimd-dev doctest-dev libpcre2-dev
-      libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev tmux)
+      libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev)
+# To run the tests (tests/e2e/*.sh): python3 checks JSON output and numbers, curl talks to `latte serve`, jq reads
+# JSON in shell, tmux drives the interactive chat, node/npm run the official `openai` npm client against the
+# server, ca-certificates lets npm reach its registry over HTTPS.
+if ((TESTS)); then
+  PKGS+=(python3 curl jq tmux ca-certificates)
+  # Node may come from elsewhere (nvm, NodeSource): only install Debian's when there is no node/npm at all.
+  if ((PRINT)) || ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
+fi
+if ((PRINT)); then printf '%s\n' "${PKGS[@]}"; exit 0; fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -3,6 +3,6 @@
 # checkout (the test models), as CI lays it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 cd build
 ctest --output-on-failure -j"$(nproc)" "$@"

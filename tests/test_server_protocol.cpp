@@ -15,9 +15,10 @@ using namespace latte::server;
 
 namespace {
 
-ServedModel served() {
+ServedModel served() {  // strict names: only the id and the aliases
   ServedModel m;
   m.id = "tiny";
+  m.any_name = false;
   return m;
 }
 
@@ -71,6 +72,13 @@ TEST_CASE("server: chat request validation") {
   rejected(unknown, 404, "model");
   CHECK(unknown.error.code == "model_not_found");
   rejected(chat(R"({"model":7,)" + kMsgs + "}"), 400, "model");
+  // The server's default: one model served, so any name is accepted and the response reports the served id.
+  ServedModel any;
+  any.id = "tiny";
+  auto other = parse_chat_request(*parse_json_body(R"({"model":"gpt-4o",)" + kMsgs + "}").value, any);
+  REQUIRE(other.ok());
+  CHECK(other.value->model == "tiny");
+  CHECK_FALSE(parse_chat_request(*parse_json_body(R"({"model":7,)" + kMsgs + "}").value, any).ok());
 
   rejected(chat("{}"), 400, "messages");
   rejected(chat(R"({"messages":[]})"), 400, "messages");

@@ -1,5 +1,5 @@
 // A/B harness for the prefetch-step fix (bench/results/repack.md). Not part of the build. Build twice: once with
-// -I<copy of quant/ with the old kEvery formula> before -I/work/main, once without; flags as quant/isa/*_avx512.cpp.
+// -I<copy of quant/ with the old kEvery formula> before -I. (the checkout root), once without; flags as quant/isa/*_avx512.cpp.
 #include <time.h>
 #include <algorithm>
 #include <cstdio>

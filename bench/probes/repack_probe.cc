@@ -4,7 +4,7 @@
 //   sep4   : a 4-row kernel reading 4 separate row streams (row-major layout, as shipped for the 32-block types),
 //   int4   : the same 4-row kernel on the row-interleaved layout (block i of rows r..r+3 adjacent: one stream),
 // at -t 1 and 2. Build (AVX-512 flags as quant/isa/*_avx512.cpp):
-//   c++ -O3 -std=c++20 -fopenmp -I/work/main -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl
+//   c++ -O3 -std=c++20 -fopenmp -I. -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl
 //       -mavx512vnni -mavx512bf16 bench/probes/repack_probe.cc build-b/liblatte_static.a -o /tmp/repack_probe
 // Time: wall (median, max over reps) and per-thread CPU time (max over threads; robust to preemption on a loaded
 // machine). GB/s = weight bytes / time.

@@ -291,6 +291,26 @@ latte_status latte_tokenize(const latte_model* model, const char* text, size_t t
   });
 }
 
+latte_status latte_tokenize_literal(const latte_model* model, const char* text, size_t text_len, bool add_bos,
+                                    const size_t* literal, size_t n_literal, int32_t* tokens, size_t capacity,
+                                    size_t* n_tokens) {
+  return guarded([&] {
+    require(model != nullptr, "model is NULL");
+    require(text != nullptr || text_len == 0, "text is NULL");
+    require(literal != nullptr || n_literal == 0, "literal is NULL");
+    std::vector<latte::TextRange> ranges(n_literal);
+    for (size_t i = 0; i < n_literal; ++i) {
+      ranges[i] = {literal[2 * i], literal[2 * i + 1]};
+      require(ranges[i].begin <= ranges[i].end && ranges[i].end <= text_len &&
+                  (i == 0 || ranges[i - 1].end <= ranges[i].begin),
+              "literal ranges must be sorted, non-overlapping and inside the text");
+    }
+    auto ids = latte::encode_with_literals(model->model->tokenizer(), std::string_view(text ? text : "", text_len),
+                                           add_bos, ranges);
+    return copy_out(ids.data(), ids.size(), tokens, capacity, n_tokens, false);
+  });
+}
+
 latte_status latte_detokenize(const latte_model* model, const int32_t* tokens, size_t n_tokens,
                               bool render_special, char* text, size_t capacity, size_t* n_bytes) {
   return guarded([&] {

@@ -80,6 +80,10 @@ struct TensorPlan {
 struct Options {
   int threads = 0;                  // 0 = physical cores
   bool drop_split_kv = false;       // drop attn_k_b/attn_v_b where attn_kv_b exists (MLA flavour 1, §C.2)
+  // Type of the split attn_k_b/attn_v_b when they are kept: false = the rule's choice (wanted_type); true =
+  // split_kv_type (row-length fallbacks as for any tensor).
+  bool override_split_kv = false;
+  DType split_kv_type = DType::F16;
   // Called after every chunk of rows: (bytes written so far, total bytes, current tensor name). Optional.
   std::function<void(uint64_t, uint64_t, const std::string&)> progress;
   // Warnings (e.g. "input is already quantized"). Optional; default: ignored.

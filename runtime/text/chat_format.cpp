@@ -4,6 +4,7 @@
 
 #include "formats/error.h"
 #include "runtime/text/deepseek_markers.h"
+#include "runtime/text/literal_text.h"
 #include "runtime/text/tokenizer.h"
 
 namespace latte {
@@ -28,18 +29,25 @@ size_t partial_tag_suffix(std::string_view s, std::string_view tag) {
                       "'");
 }
 
+// Appends text that came from a message, a tool or a client (not markup); records its range when asked.
+void add_literal(std::string& out, std::string_view text, std::vector<TextRange>* literal) {
+  if (literal && !text.empty()) literal->push_back({out.size(), out.size() + text.size()});
+  out += text;
+}
+
 // The "## Tools" block (DeepSeek-V3.1's wording, V3's call syntax) appended to the system text.
-std::string tools_block(const std::vector<ToolSpec>& tools) {
-  std::string t = "## Tools\nYou have access to the following tools:\n";
+void append_tools_block(std::string& t, const std::vector<ToolSpec>& tools, std::vector<TextRange>* literal) {
+  t += "## Tools\nYou have access to the following tools:\n";
   for (const auto& tool : tools) {
     t += "\n### ";
-    t += tool.name;
+    add_literal(t, tool.name, literal);
     if (!tool.description.empty()) {
       t += "\nDescription: ";
-      t += tool.description;
+      add_literal(t, tool.description, literal);
     }
     t += "\n\nParameters: ";
-    t += tool.parameters.empty() ? std::string("{}") : tool.parameters;
+    if (tool.parameters.empty()) t += "{}";
+    else add_literal(t, tool.parameters, literal);
     t += "\n";
   }
   t += "\nIMPORTANT: ALWAYS adhere to this exact format for tool use:\n";
@@ -54,8 +62,10 @@ std::string tools_block(const std::vector<ToolSpec>& tools) {
   t += "\n\nWhere:\n\n- `tool_call_name` must be an exact match to one of the available tools\n"
        "- `tool_call_arguments` must be valid JSON that strictly follows the tool's Parameters Schema\n"
        "- For multiple tool calls, separate them by a newline\n";
-  return t;
 }
+
+void append_tool_calls(std::string& out, ChatFormat f, const std::vector<ToolCall>& calls,
+                       std::vector<TextRange>* literal);
 
 [[noreturn]] void no_tools(ChatFormat f) {
   throw ArgumentError(std::string("chat format ") + chat_format_name(f) + " has no tool-call syntax");
@@ -64,19 +74,20 @@ std::string tools_block(const std::vector<ToolSpec>& tools) {
 // V3 and R1 share the official template's structure; R1 cuts assistant content to the text after the last
 // </think> and opens <think> in the generation prompt.
 std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs, bool add_gen,
-                             std::string_view bos, std::string_view eos, const std::vector<ToolSpec>& tools) {
+                             std::string_view bos, std::string_view eos, const std::vector<ToolSpec>& tools,
+                             std::vector<TextRange>* literal) {
   const bool r1 = f == ChatFormat::DeepSeekR1;
   std::string out(bos);
   bool first_sp = true;
   for (const auto& m : msgs) {
     if (m.role != "system") continue;
     if (!first_sp) out += "\n\n";
-    out += m.content;
+    add_literal(out, m.content, literal);
     first_sp = false;
   }
   if (!tools.empty()) {
     if (!first_sp) out += "\n\n";
-    out += tools_block(tools);
+    append_tools_block(out, tools, literal);
   }
   bool is_tool = false, is_output_first = true;
   for (const auto& m : msgs) {
@@ -84,7 +95,7 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
     if (m.role == "user") {
       is_tool = false;
       out += kUser;
-      out += m.content;
+      add_literal(out, m.content, literal);
     } else if (m.role == "assistant") {
       std::string_view content = m.content;
       if (is_tool) {
@@ -96,8 +107,8 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
         }
         out += kAssistant;
       }
-      out += content;
-      if (!m.tool_calls.empty()) out += render_tool_calls(f, m.tool_calls);
+      add_literal(out, content, literal);
+      if (!m.tool_calls.empty()) append_tool_calls(out, f, m.tool_calls, literal);
       out += eos;
       is_tool = false;
     } else if (m.role == "tool") {
@@ -109,7 +120,7 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
         out += "\n";
       }
       out += kToolOutputBegin;
-      out += m.content;
+      add_literal(out, m.content, literal);
       out += kToolOutputEnd;
     } else {
       bad_role(f, m.role);
@@ -124,20 +135,20 @@ std::string render_v3_family(ChatFormat f, const std::vector<ChatMessage>& msgs,
 }
 
 std::string render_v2(const std::vector<ChatMessage>& msgs, bool add_gen, std::string_view bos,
-                      std::string_view eos) {
+                      std::string_view eos, std::vector<TextRange>* literal) {
   std::string out(bos);
   for (const auto& m : msgs) {
     if (m.role == "system") {
-      out += m.content;
+      add_literal(out, m.content, literal);
       out += "\n\n";
     } else if (m.role == "user") {
       out += "User: ";
-      out += m.content;
+      add_literal(out, m.content, literal);
       out += "\n\n";
     } else if (m.role == "assistant") {
       if (!m.tool_calls.empty()) no_tools(ChatFormat::DeepSeekV2);
       out += "Assistant: ";
-      out += m.content;
+      add_literal(out, m.content, literal);
       out += eos;
     } else {
       bad_role(ChatFormat::DeepSeekV2, m.role);
@@ -182,39 +193,50 @@ ChatFormat detect_chat_format(std::string_view t) {
 }
 
 std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                        std::string_view bos_text, std::string_view eos_text, const std::vector<ToolSpec>& tools) {
+                        std::string_view bos_text, std::string_view eos_text, const std::vector<ToolSpec>& tools,
+                        std::vector<TextRange>* literal) {
+  if (literal) literal->clear();
   if (!tools.empty() && !chat_format_has_tools(f)) no_tools(f);
-  if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_generation_prompt, bos_text, eos_text);
-  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text, tools);
+  if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_generation_prompt, bos_text, eos_text, literal);
+  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text, tools, literal);
 }
 
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
                                         bool add_generation_prompt, const std::vector<ToolSpec>& tools) {
   std::string bos = tok.bos() >= 0 ? tok.text(tok.bos()) : std::string();
   std::string eos = tok.eos() >= 0 ? tok.text(tok.eos()) : std::string(kEndOfSentence);
-  return tok.encode(render_chat(f, messages, add_generation_prompt, bos, eos, tools), /*add_bos=*/false,
-                    /*parse_special=*/true);
+  std::vector<TextRange> literal;
+  const std::string text = render_chat(f, messages, add_generation_prompt, bos, eos, tools, &literal);
+  return encode_with_literals(tok, text, /*add_bos=*/false, literal);
 }
 
 bool chat_format_opens_think(ChatFormat f) { return f == ChatFormat::DeepSeekR1; }
 
 bool chat_format_has_tools(ChatFormat f) { return f == ChatFormat::DeepSeekV3 || f == ChatFormat::DeepSeekR1; }
 
-std::string render_tool_calls(ChatFormat f, const std::vector<ToolCall>& calls) {
+namespace {
+void append_tool_calls(std::string& out, ChatFormat f, const std::vector<ToolCall>& calls,
+                       std::vector<TextRange>* literal) {
   if (!chat_format_has_tools(f)) no_tools(f);
-  std::string out(kToolCallsBegin);
+  out += kToolCallsBegin;
   for (size_t i = 0; i < calls.size(); ++i) {
     if (i) out += "\n";
     out += kToolCallBegin;
     out += "function";
     out += kToolSep;
-    out += calls[i].name;
+    add_literal(out, calls[i].name, literal);
     out += "\n```json\n";
-    out += calls[i].arguments;
+    add_literal(out, calls[i].arguments, literal);
     out += "\n```";
     out += kToolCallEnd;
   }
   out += kToolCallsEnd;
+}
+}  // namespace
+
+std::string render_tool_calls(ChatFormat f, const std::vector<ToolCall>& calls) {
+  std::string out;
+  append_tool_calls(out, f, calls, nullptr);
   return out;
 }
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/text/literal_text.h"
+
 namespace latte {
 
 class Tokenizer;
@@ -50,10 +52,14 @@ ChatFormat detect_chat_format(std::string_view chat_template);
 // models themselves emit it), and an assistant turn after tool results opens with <｜tool▁outputs▁end｜> (what the
 // generation prompt after tool results ends with), so a rendered history is a prefix of the next turn's prompt.
 // ArgumentError for a role the format does not know, or tools / tool calls in a format without tool syntax (V2).
+// `literal` (optional) receives the byte ranges of the text that came from the messages and tools (contents, tool
+// names, descriptions, parameters, call arguments), in order: tokenize with encode_with_literals (literal_text.h)
+// so that control-token text written there stays text.
 std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                         std::string_view bos_text, std::string_view eos_text,
-                        const std::vector<ToolSpec>& tools = {});
-// render_chat with the tokenizer's BOS/EOS texts, tokenized with parse_special = true and no extra BOS.
+                        const std::vector<ToolSpec>& tools = {}, std::vector<TextRange>* literal = nullptr);
+// render_chat with the tokenizer's BOS/EOS texts, tokenized with no extra BOS: the markup's control tokens become
+// control ids, control-token text inside the messages stays text (encode_with_literals).
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
                                         bool add_generation_prompt, const std::vector<ToolSpec>& tools = {});
 // True when the format's generation prompt already opens a <think> block (R1).

@@ -1,6 +1,7 @@
 #!/bin/bash
 # e2e: `latte bench` on tiny-dsv3 q4_k_m — JSON has both tests with positive medians inside [min, max], the
-# bandwidth probe, active bytes, roofline share and cache sizes; the markdown table has its rows.
+# bandwidth probe, active bytes, roofline share and cache sizes, the machine's load (busy flag and stderr warning
+# consistent with the load average and the CPUs) and wait policy; the markdown table has its rows.
 # Usage: bench.sh LATTE_BINARY SHARED_DIR
 set -u
 LATTE="$1"
@@ -29,17 +30,40 @@ ok &= b["cache"]["bytes_per_token"] > 0 and b["cache"]["bytes_total"] >= 32 * b[
 print(json.dumps({k: b[k] for k in ("tests", "read_bandwidth", "active_bytes_per_token", "tg_percent_of_roofline")})[:600])
 sys.exit(0 if ok else 1)
 PY
+  # the machine's load: busy = the load average leaves fewer free CPUs than the threads (+0.5), said on stderr
+  python3 - "$tmp/b.json" "$(nproc)" "$tmp/err" <<'PY' && pass "bench machine load fields" || fail "machine load"
+import json, sys
+m = json.load(open(sys.argv[1]))["machine"]
+cpus, err = int(sys.argv[2]), open(sys.argv[3]).read()
+busy = m["load_average_1min"] > max(0, m["cpus"] - 2) + 0.5
+warned = "warning: the machine is busy" in err
+print(f"  {m}; warning on stderr: {warned}")
+sys.exit(0 if m["cpus"] == cpus and m["busy"] == busy and warned == busy and "wait_policy" in m else 1)
+PY
 else
   fail "bench --json exited non-zero: $(cat "$tmp/err")"
 fi
 
 if "$LATTE" bench -m "$Q4" -p 16 -n 4 -r 1 -t 2 --no-bandwidth -d 16 >"$tmp/b.md" 2>"$tmp/err"; then
   if grep -qE "^\| .* \| pp16 @ d16 \| [0-9.]+ ± " "$tmp/b.md" && grep -qE "\| tg4 @ d16 \|" "$tmp/b.md" \
-      && grep -q "latent cache" "$tmp/b.md"; then pass "markdown table"; else fail "table: $(cat "$tmp/b.md")"; fi
+      && grep -q "latent cache" "$tmp/b.md" && grep -qE "^machine: [0-9]+ CPUs, load average [0-9.]+.*wait policy" "$tmp/b.md"
+  then pass "markdown table"; else fail "table: $(cat "$tmp/b.md")"; fi
 else
   fail "bench table exited non-zero: $(cat "$tmp/err")"
 fi
 
 "$LATTE" bench -m "$Q4" -r 0 >/dev/null 2>&1 && fail "-r 0 accepted" || pass "-r 0 rejected"
+
+# the wait policy: passive by default (libgomp's spin count 0), the user's choice kept; libgomp prints what it
+# runs with (the last OMP_DISPLAY_ENV block is the re-executed process's)
+spin() { env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose "$@" "$LATTE" --version 2>&1 |
+           sed -n "s/.*GOMP_SPINCOUNT = '\([0-9]*\)'.*/\1/p" | tail -1; }
+[ "$(spin)" = 0 ] && pass "default wait policy: passive (spin count 0)" || fail "default spin count $(spin)"
+[ "$(spin env OMP_WAIT_POLICY=active)" = 30000000000 ] && pass "OMP_WAIT_POLICY=active kept" \
+  || fail "OMP_WAIT_POLICY=active overridden: spin $(spin env OMP_WAIT_POLICY=active)"
+[ "$(spin env GOMP_SPINCOUNT=1234)" = 1234 ] && pass "GOMP_SPINCOUNT kept" || fail "GOMP_SPINCOUNT overridden"
+env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$LATTE" bench -m "$Q4" -p 0 -n 4 -r 1 -t 2 --no-bandwidth --json 2>/dev/null |
+  grep -q "OMP_WAIT_POLICY=passive (latte's default)" && pass "bench reports the default wait policy" \
+  || fail "bench does not report the default wait policy"
 echo "failures: $failures"
 [ $failures -eq 0 ]

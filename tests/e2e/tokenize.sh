@@ -1,6 +1,8 @@
 #!/bin/bash
 # e2e: `latte tokenize` on the real DeepSeek-V3 vocabulary and the tiny model's (ids from tokenizer-refs/*.json),
-# --json / --no-bos / --special / --ids, and its error paths (one line on stderr, non-zero exit).
+# --json / --no-bos / --no-special / --ids, and its error paths (one line on stderr, non-zero exit).
+# Control tokens written in the text are parsed by default (as Hugging Face tokenizers and llama-tokenize do);
+# --no-special keeps them text (and renders none with --ids).
 # Usage: tokenize.sh LATTE_BINARY SHARED_DIR
 set -u
 LATTE="$1"
@@ -23,10 +25,11 @@ expect() {  # expect WHAT WANT ARGS...
 expect "text -> ids with BOS" "0 19923 2058" --text "Hello world"
 expect "--no-bos" "19923 2058" --text "Hello world" --no-bos
 U=$'<\xef\xbd\x9cUser\xef\xbd\x9c>'
-expect "--special splits control tokens" "128803 23166" --text "${U}Hi" --no-bos --special
-expect "without --special they stay text" "30 28217 6756 28217 32 23166" --text "${U}Hi" --no-bos
-expect "--ids -> text" "Hello world" --ids 0,19923,2058
-expect "--ids --special renders BOS" $'<\xef\xbd\x9cbegin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>Hello' --ids "0 19923" --special
+expect "control tokens in the text are split out by default" "128803 23166" --text "${U}Hi" --no-bos
+expect "--special (the default) too" "128803 23166" --text "${U}Hi" --no-bos --special
+expect "with --no-special they stay text" "30 28217 6756 28217 32 23166" --text "${U}Hi" --no-bos --no-special
+expect "--ids renders control tokens by default" $'<\xef\xbd\x9cbegin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>Hello' --ids "0 19923"
+expect "--ids --no-special renders none" "Hello world" --ids 0,19923,2058 --no-special
 got=$("$LATTE" tokenize -m "$V" --text "Hello world" --no-bos --json | jq -c '[.ids, .tokens, .n_tokens]')
 [ "$got" = '[[19923,2058],["Hello","Ġworld"],2]' ] && pass "--json: $got" || fail "--json: $got"
 
