@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential cmake pkg-config ninja-build
-      libopenblas-dev libdnnl-dev libxsimd-dev doctest-dev libpcre2-dev
+      libopenblas-dev libopenblas-openmp-dev libdnnl-dev libxsimd-dev doctest-dev libpcre2-dev
       libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev tmux)
 
 missing=()
