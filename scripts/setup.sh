@@ -13,7 +13,7 @@ if [[ "${1:-}" == "--print-packages" ]]; then PRINT=1; shift; fi
 
 # To build: compiler and build tools, then the libraries (see the README for what each is for).
 PKGS=(build-essential cmake pkg-config ninja-build
-      libopenblas-dev libdnnl-dev libxsimd-dev doctest-dev libpcre2-dev
+      libopenblas-dev libopenblas-openmp-dev libdnnl-dev libxsimd-dev doctest-dev libpcre2-dev
       libcli11-dev nlohmann-json3-dev libcpp-httplib-dev libedit-dev)
 # To run the tests (tests/e2e/*.sh): python3 checks JSON output and numbers, curl talks to `latte serve`, jq reads
 # JSON in shell, tmux drives the interactive chat, node/npm run the official `openai` npm client against the

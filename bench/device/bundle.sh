@@ -18,7 +18,8 @@ for exe in "$S/bin/"*; do ldd "$exe" | awk '/=> \// {print $1, $3}'; done | sort
   case $name in libc.so.6|libm.so.6) ;; *) cp -L "$path" "$S/lib/$name" ;; esac
 done
 cp "$SHARED/models/deepseek-v3-vocab.gguf" "$S/vocab.gguf"
-cp "$ROOT/bench/device/run_scaling.sh" "$ROOT/bench/device/run_prefill.sh" "$ROOT/bench/device/run_decode.sh" "$S/"
+cp "$ROOT/bench/device/run_scaling.sh" "$ROOT/bench/device/run_prefill.sh" "$ROOT/bench/device/run_decode.sh" \
+   "$ROOT/bench/device/run_session.sh" "$S/"
 mkdir -p "$S/peers" && cp "$SHARED/peers/peer" "$SHARED/peers/"*.tar.xz "$S/peers/"
 tar -C "$OUTD/stage" -cf - lb | xz -6 -T2 > "$OUTD/carry/bundle.tar.xz"
 ls -la "$OUTD/carry/bundle.tar.xz"
