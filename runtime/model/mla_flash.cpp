@@ -10,6 +10,7 @@
 #include "quant/kernels.h"
 #include "runtime/compute/ops.h"
 #include "runtime/compute/threads.h"
+#include "runtime/compute/weight_layout.h"
 #include "runtime/model/weights.h"
 
 namespace latte {
@@ -120,11 +121,9 @@ void flash_expanded(Ops& ops, const LayerWeights& w, const float* K, const float
   s.kb.resize(static_cast<size_t>(H * Nkv * P));
   s.vb.resize(static_cast<size_t>(H * Dv * Nkv));
   pool.parallel_for(H, [&](int64_t h0, int64_t h1, int) {
-    for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t r = 0; r < Nkv; ++r)
-        w.attn_k_b.tt->dequantize_row(w.attn_k_b.row(r, h), s.kb.data() + (h * Nkv + r) * P, P);
-      for (int64_t r = 0; r < Dv; ++r)
-        w.attn_v_b.tt->dequantize_row(w.attn_v_b.row(r, h), s.vb.data() + (h * Dv + r) * Nkv, Nkv);
+    for (int64_t h = h0; h < h1; ++h) {  // dequantize_rows: any weight layout (plain or repacked)
+      dequantize_rows(w.attn_k_b, 0, Nkv, h, s.kb.data() + h * Nkv * P);
+      dequantize_rows(w.attn_v_b, 0, Dv, h, s.vb.data() + h * Dv * Nkv);
     }
   });
   const int64_t per_head = m * (Dqk + Dv) * static_cast<int64_t>(sizeof(float));
