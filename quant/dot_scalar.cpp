@@ -2,6 +2,7 @@
 // (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL/MXFP4, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and the 256-block i-quants, F32 for
 // F32/F16/BF16), integer sums per block scaled in f32 (§B.8), gemv as a loop of vec_dot, activation quantizers = the
 // reference quantizers.
+#include <cmath>
 #include <cstring>
 
 #include "quant/blocks.h"
@@ -24,6 +25,15 @@ float dot_f32_scalar(int64_t n, const float* a, const float* b) {
 
 void axpy_f32_scalar(int64_t n, float a, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+float exp_sum_f32_scalar(float* x, int64_t n, float sub) {
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - sub);
+    s += x[i];
+  }
+  return s;
 }
 
 // 64-bit words with eight independent accumulators (the compiler may widen this to its baseline vectors).
@@ -392,6 +402,7 @@ void fill_scalar_table(KernelTable& kt) {
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k;
   kt.dot_f32 = dot_f32_scalar;
   kt.axpy_f32 = axpy_f32_scalar;
+  kt.exp_sum_f32 = exp_sum_f32_scalar;
   kt.stream_read = stream_read_scalar;
 }
 

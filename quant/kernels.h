@@ -43,6 +43,8 @@ struct KernelTable {
   // Float helpers used by attention and norms (n arbitrary).
   float (*dot_f32)(int64_t n, const float* a, const float* b) = nullptr;
   void (*axpy_f32)(int64_t n, float a, const float* x, float* y) = nullptr;  // y += a*x
+  // x[i] = exp(x[i] - sub) in place; returns Σ x[i] (softmax numerators of attention rows).
+  float (*exp_sum_f32)(float* x, int64_t n, float sub) = nullptr;
   // Streaming read of [p, p + bytes) (any alignment, any length) at full vector width with independent
   // accumulators; returns a value that depends on every byte (a sink for the bandwidth probe, not a checksum
   // format: it differs between ISAs). Thread-safe (pure).

@@ -353,7 +353,7 @@ TEST_CASE("MoE evaluates only the selected experts: n_tokens x top-k per MoE lay
   CHECK(s.stats().expert_evals == (ids.size() + 1) * hp.n_expert_used * moe_layers);
 }
 
-TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 7, 64, 512") {
+TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 7, 33, 64, 300, 512") {
   const auto prompts = load_refs("tiny-dsv3");
   const Prompt& p = prompts.back();  // A7_long, 594 tokens
   REQUIRE(p.ids.size() > 512);
@@ -365,11 +365,13 @@ TEST_CASE("batched prompt evaluation equals token-by-token for micro-batches 1, 
     s.eval(p.ids, base.data());
   }
   // gmin 0: row kernels only; 8 (the default): sgemm for these f32 weights from 8 rows (exact up to order).
+  // 33 and 300: flash attention with ragged query blocks, a second micro-batch whose keys cross the 256-key block
+  // boundary (pos0 = 300), and a final partial micro-batch.
   for (int gmin : {0, 8})
-  for (int nb : {7, 64, 512}) {
+  for (int nb : {7, 33, 64, 300, 512}) {
     SessionParams sp = session_params(CacheType::F32, nb);
     sp.gemm_min_batch = gmin;
-    if (nb == 64) sp.n_threads = 2;  // also covers the threaded matmul / attention split
+    if (nb == 64 || nb == 300) sp.n_threads = 2;  // also covers the threaded matmul / attention split
     Session s(m, sp);
     std::vector<float> got(base.size());
     s.eval(p.ids, got.data());

@@ -111,6 +111,7 @@ void fill_x86(KernelTable& kt) {
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k<A>;
   kt.dot_f32 = dot_f32<A>;
   kt.axpy_f32 = axpy_f32<A>;
+  kt.exp_sum_f32 = exp_sum_f32<A>;
   kt.stream_read = stream_read<A>;
 }
 

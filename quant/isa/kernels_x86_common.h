@@ -13,6 +13,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -181,6 +182,26 @@ void axpy_f32(int64_t n, float alpha, const float* x, float* y) {
   int64_t i = 0;
   for (; i + L <= n; i += L) xsimd::fma(va, B::load_unaligned(x + i), B::load_unaligned(y + i)).store_unaligned(y + i);
   for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+template <class A>
+float exp_sum_f32(float* x, int64_t n, float sub) {
+  using B = xsimd::batch<float, A>;
+  constexpr int64_t L = B::size;
+  const B vs(sub);
+  B acc(0.0f);
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    const B e = xsimd::exp(B::load_unaligned(x + i) - vs);
+    e.store_unaligned(x + i);
+    acc += e;
+  }
+  float s = xsimd::hadd(acc);
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - sub);
+    s += x[i];
+  }
+  return s;
 }
 
 // ---------------------------------------------------------------- activation quantizers (bit-exact with scalar)

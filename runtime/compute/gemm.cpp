@@ -292,12 +292,15 @@ void gemm_rows(GemmContext::Impl& c, const TensorView& W, const float* X, int64_
 void gemm_sgemm(GemmContext::Impl& c, const TensorView& W, const float* X, int64_t ldx, int64_t n, float* Y,
                 int64_t ldy) {
   const int64_t k = W.ne[0], m = W.ne[1];
-  openblas_set_num_threads(c.pool.size());
+  // Single-threaded OpenBLAS calls over blocks of X rows inside Latte's own region: OpenBLAS's pthread team would
+  // otherwise spin beside OpenMP's between calls (the 16-thread prefill collapse on the device).
+  openblas_set_num_threads(1);
   auto run = [&](const float* w, int64_t j0, int64_t mt) {
-    profile::LibScope lib;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(mt),
-                static_cast<blasint>(k), 1.0f, X, static_cast<blasint>(ldx), w, static_cast<blasint>(k), 0.0f, Y + j0,
-                static_cast<blasint>(ldy));
+    c.pool.parallel_for(n, [&](int64_t a, int64_t b, int) {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(b - a), static_cast<blasint>(mt),
+                  static_cast<blasint>(k), 1.0f, X + a * ldx, static_cast<blasint>(ldx), w, static_cast<blasint>(k),
+                  0.0f, Y + a * ldy + j0, static_cast<blasint>(ldy));
+    }, 8);
   };
   if (W.type() == DType::F32 && W.nb1 == static_cast<size_t>(k) * 4) {
     run(W.f32(), 0, m);

@@ -9,6 +9,7 @@
 #include <cblas.h>
 
 #include "runtime/model/hparams.h"
+#include "runtime/model/mla_flash.h"
 #include "runtime/cache/latent_cache.h"
 #include "runtime/compute/ops.h"
 #include "runtime/compute/weight_layout.h"
@@ -71,6 +72,15 @@ void attend_chunked(Ops& ops, const float* K, const float* qcat, int64_t n, int6
 bool mla_gemm_enabled() {
   static const bool on = [] {
     const char* e = std::getenv("LATTE_MLA_GEMM");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+// LATTE_MLA_FLASH=0 keeps the earlier chunked attention (library-threaded sgemm per chunk / per head; measurement).
+bool flash_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LATTE_MLA_FLASH");
     return !(e && std::string(e) == "0");
   }();
   return on;
@@ -203,7 +213,8 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
     {
       profile::Scope pa(profile::Phase::Attention);
       const float* K = cache.rows_f32(layer, pos0 + n, s.kv_f32, &ops.pool());
-      attend_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s);
+      if (flash_enabled()) flash_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s.flash);
+      else attend_expanded(ops, w, K, q, n, H, Nkv, R, P, Dv, pos0, hp.kq_scale, o, s);
     }
     ops.matmul(w.attn_output, o, H * Dv, out, E, n);
     return;
@@ -225,7 +236,8 @@ void mla_forward(Ops& ops, const Hparams& hp, const Rope& rope, const LayerWeigh
     profile::Scope pa(profile::Phase::Attention);
     if (mla_gemm_enabled() && n >= kMlaGemmMinTokens) {
       const float* K = cache.rows_f32(layer, n_kv, s.kv_f32, &ops.pool());
-      attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
+      if (flash_enabled()) flash_absorbed(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s.flash);
+      else attend_chunked(ops, K, qcat, n, H, Nkv, W, pos0, hp.kq_scale, olat, s);
     } else {
       s.limits.resize(static_cast<size_t>(n * H));
       for (int64_t t = 0; t < n; ++t)

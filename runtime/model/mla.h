@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runtime/cache/cache_codec.h"
+#include "runtime/model/mla_flash.h"
 
 namespace latte {
 struct Hparams;
@@ -17,9 +18,10 @@ class Rope;
 
 // Micro-batches of at least this many tokens (32: short prompts and continuations keep the decode path's exact
 // arithmetic, so re-evaluating a short prompt from scratch reproduces a prefix-reused one bit for bit; the
-// generate/C-API tests rely on that) run attention as GEMMs (OpenBLAS sgemm) over the cache rows converted
-// to f32: absorbed (mla.cpp attend_chunked: all heads share K, chunks of query tokens) or expanded (attend_expanded:
-// per head K_nope/V expanded from c_kv, then standard attention), whichever needs fewer multiply-adds (use_expanded;
+// generate/C-API tests rely on that) run attention flash style (mla_flash.h: online softmax over key blocks,
+// parallel over head × query-block items, single-threaded sgemm per item) over the cache rows converted to f32:
+// absorbed (all heads share K) or expanded (per head K_nope/V expanded from c_kv, then standard attention),
+// whichever needs fewer multiply-adds (use_expanded; LATTE_MLA_FLASH=0 keeps the earlier chunked form;
 // measured on the V2-Lite-shaped Q4_K_M synthetic, 2 threads: pp512 @ depth 4096 133 tok/s expanded vs 65
 // absorbed, at depth 0 equal within noise). Score memory is bounded (16 MiB chunks, never n x n_ctx). Smaller
 // batches (decode) read the encoded rows directly (cache_attention). LATTE_MLA_FORM=absorbed|expanded forces a form.
@@ -31,6 +33,7 @@ struct MlaScratch {
   std::vector<float> cs;        // rope cos/sin of one position [R]
   std::vector<int64_t> limits;  // decode: rows visible to each (token, head) query
   CacheAttnScratch attn;        // decode: attention over the encoded cache rows
+  FlashScratch flash;           // prefill: flash-style attention (mla_flash.h)
 };
 
 // Attention block for n tokens at positions pos0 .. pos0+n-1 of one sequence, causal over the cache rows [0, pos0)
