@@ -4,14 +4,14 @@
 # llama-bench in the same run on two files — Q4_K_M in ik's own llama-quantize mix (llama.cpp c392e50 predates
 # deepseek4) and the release's mix (MXFP4 experts, Q8_0 elsewhere).
 #
-#   bench/v4_vs_ik.sh [DIR]        (default DIR: /work/models/v4conv)
+#   bench/v4_vs_ik.sh [DIR]        (default DIR: synth-models/v4 in the checkout, git-ignored)
 #
 # Environment: BUILD=build, PEER=../shared/peers/peer, THREADS=2, EXPERTS=16 (routed experts kept in the slice:
 # ~2-3.5 GB per file instead of ~14 GB, and ik's requantization is 16x shorter; the bytes read per token do not
 # depend on it), STEPS="gen ppl
 # bench", VAL=../shared/models/validation/val.txt, CHUNKS=2.
 set -euo pipefail
-DIR=${1:-/work/models/v4conv}
+DIR=${1:-synth-models/v4}
 BUILD=${BUILD:-build}
 PEER=${PEER:-../shared/peers/peer}
 THREADS=${THREADS:-2}
