@@ -200,8 +200,10 @@ TEST_CASE("tiny-dsv4 -> f32: tensors are the checkpoint's, transposed to ne orde
   same("blk.4.indexer_compressor_kv.weight", "model.layers.4.attn.indexer.compressor.wkv.weight");
   same("blk.5.exp_probs_b.bias", "model.layers.5.ffn.gate.bias");
   // Experts: row e·out + r of the stacked tensor is row r of expert e (w1 gate, w3 up, w2 down).
-  for (const auto& [name, w] : std::map<std::string, std::string>{
+  for (const auto& kv : std::map<std::string, std::string>{
            {"ffn_gate_exps", "w1"}, {"ffn_up_exps", "w3"}, {"ffn_down_exps", "w2"}}) {
+    // Named copies, not structured bindings: clang 14 cannot capture a binding in CHECK_MESSAGE's lambda.
+    const std::string name = kv.first, w = kv.second;
     const auto* t = f->find_tensor("blk.4." + name + ".weight");
     REQUIRE(t);
     std::vector<uint8_t> stacked;

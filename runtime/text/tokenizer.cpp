@@ -43,7 +43,7 @@ struct Candidate {
 };
 
 const char* const kEotTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",  "<end_of_turn>",
-                                 "<|endoftext|>", "<EOT>", "_<EOT>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"};
+                                 "<|endoftext|>", "<EOT>", "_<EOT>", ("<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>")};
 
 }  // namespace
 
