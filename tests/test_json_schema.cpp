@@ -312,6 +312,17 @@ TEST_CASE("recogniser: prefixes and complete documents") {
   CHECK(!prefix_ok(o, "[1]"));
   CHECK(!prefix_ok(o, "{\"a\":tru }"));
   CHECK(!prefix_ok(o, "{\"a\":12345678901234567}"));  // numbers are at most 16 bytes
+  // ...and no prefix may end in a dead end at that limit: a 16th byte must let the number end (CI once produced
+  // "-29529842990275." and then no token could follow).
+  CHECK(complete(o, "{\"a\":-2952984299027.5}"));
+  CHECK(complete(o, "{\"a\":-29529842990275}"));
+  for (const char* t : {"{\"a\":-29529842990275.", "{\"a\":29529842990275e-", "{\"a\":295298429902751e"})
+    CHECK_MESSAGE(!prefix_ok(o, t), t);
+  for (const char* t : {"{\"a\":-2952984299027.", "{\"a\":2952984299027e-", "{\"a\":-", "{\"a\":1.5e+"}) {
+    GrammarState s = o.initial();
+    REQUIRE_MESSAGE(o.feed(s, t), t);
+    CHECK_MESSAGE(bfs_shortest(o, s, 4) == o.min_remaining(s), t);  // a completion exists and is as short as said
+  }
 }
 
 TEST_CASE("recogniser: every prefix of a valid document is accepted; min_remaining equals the shortest completion") {

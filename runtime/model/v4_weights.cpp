@@ -67,8 +67,7 @@ struct V4WeightLoader {
   V4Mhc mhc(const std::string& prefix, const char* fn, const char* base, const char* scale, int64_t SD, int64_t out,
             int64_t n_scale) const {
     V4Mhc m;
-    m.fn = view(prefix, {fn}, {SD, out});
-    if (m.fn.type() != DType::F32) throw UnsupportedError(f.path() + ": tensor " + prefix + fn + " must be F32");
+    m.fn = view(prefix, {fn}, {SD, out});  // any weight type: quantizers (ik's among them) may quantize it
     m.base = floats(prefix, {base}, {out});
     m.scale = floats(prefix, {scale}, {n_scale});
     return m;
@@ -87,8 +86,7 @@ V4Weights::V4Weights(const gguf::File& f, const V4Hparams& hp) {
   token_embd = lk.view("", {"token_embd.weight"}, {D, V});
   output_norm = lk.floats("", {"output_norm.weight"}, {D});
   output = lk.view("", {"output.weight"}, {D, V});
-  output_hc.fn = lk.view("", {"output_hc_fn.weight", "hc_head_fn.weight"}, {S * D, S});
-  if (output_hc.fn.type() != DType::F32) throw UnsupportedError(f.path() + ": tensor output_hc_fn must be F32");
+  output_hc.fn = lk.view("", {"output_hc_fn.weight", "hc_head_fn.weight"}, {S * D, S});  // any weight type
   output_hc.base = lk.floats("", {"output_hc_base.weight", "hc_head_base.weight"}, {S});
   output_hc.scale = lk.floats("", {"output_hc_scale.weight", "hc_head_scale.weight"}, {1});
 

@@ -343,7 +343,10 @@ void JsonGrammar::step_stack(std::vector<GrammarFrame>& st, uint8_t c, GrammarSt
       case GrammarKind::Number:
       case GrammarKind::Integer: {
         int next = number_next(f.phase, c, n.kind == GrammarKind::Integer);
-        if (next >= 0 && f.b < kMaxNumberBytes && !literal_only) {
+        // A byte after which the number cannot end yet ('-', '.', 'e', the exponent sign) needs room for one more
+        // byte (a digit) within kMaxNumberBytes: otherwise it would be a dead end that no token can leave.
+        const uint32_t room = number_can_end(uint8_t(next >= 0 ? next : 0)) ? 1u : 2u;
+        if (next >= 0 && f.b + room <= kMaxNumberBytes && !literal_only) {
           f.phase = uint8_t(next);
           ++f.b;
           emit();

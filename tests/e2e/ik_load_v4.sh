@@ -2,7 +2,10 @@
 # e2e: ik_llama.cpp (shared/peers) loads the deepseek4 GGUF that `latte convert` writes of tiny-dsv4: every key and
 # all 178 tensors accepted, no tensor missing. ik then stops at context creation, because it hard-codes the HCA
 # ratio at 128 and tiny-dsv4 uses 16 (shared/models/tiny-dsv4/README.md, logs/ik-llama-perplexity-f32.log): that
-# stop is expected and checked for. Exit 77 (skipped) where the peer cannot run on this CPU.
+# stop is expected and checked for. Then the files users get from ik's quantizer: `peer ik llama-quantize` makes
+# Q8_0 and Q4_K_M of the f32 file (ik quantizes the mHC mixing matrices too); Latte must load and score them, with
+# perplexity within the tolerances of shared/models/README.md against Latte's own f32 run (q8_0 <= +0.5 %,
+# q4_k_m <= +2.5 %). Exit 77 (skipped) where the peer cannot run on this CPU.
 # Args: $1 = latte binary, $2 = shared dir.
 set -u
 LATTE=${1:?latte binary}
@@ -37,5 +40,26 @@ for t in f32 bf16; do
   fi
   echo "$t: ik loaded all tensors; stop: $(grep -m1 "dsv4_validate_comp_plan" "$log" || echo none)"
 done
+# ik-quantized files (made by ik's llama-quantize, its own type mix) run in Latte.
+ppl() {  # $1 = model: prints Latte's perplexity over 2 chunks of 512 of val.txt
+  "$LATTE" perplexity -m "$1" -f "$SHARED/models/validation/val.txt" -c 512 --chunks 2 -t 2 --json 2>"$tmp/ppl.err" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])' 2>/dev/null
+}
+base="$tmp/tiny-dsv4-f32.gguf"
+if [ -f "$base" ]; then
+  p0=$(ppl "$base")
+  [ -n "$p0" ] || err "latte perplexity on f32: $(tail -n 1 "$tmp/ppl.err")"
+  for q in "Q8_0 0.005" "Q4_K_M 0.025"; do
+    set -- $q
+    out="$tmp/tiny-dsv4-ik-$1.gguf"
+    timeout 300 "$PEER" ik llama-quantize "$base" "$out" "$1" 2 > "$tmp/quant-$1.log" 2>&1 ||
+      { err "ik llama-quantize $1: $(tail -n 1 "$tmp/quant-$1.log")"; continue; }
+    p=$(ppl "$out")
+    if [ -z "$p" ]; then err "latte cannot score ik's $1 file: $(tail -n 1 "$tmp/ppl.err")"; continue; fi
+    python3 -c "import sys; p0,p,t=$p0,$p,$2; sys.exit(0 if p <= p0*(1+t) else 1)" ||
+      err "ik $1: perplexity $p vs f32 $p0 (allowed +$(python3 -c "print($2*100)") %)"
+    echo "ik $1: latte perplexity $p (f32 $p0); mHC types: $(grep -m1 -o "hc_attn_fn.weight.*" "$tmp/quant-$1.log" | head -c 120)"
+  done
+fi
 if [ $fail -ne 0 ]; then echo "ik_load_v4 e2e: FAILED" >&2; exit 1; fi
 echo "ik_load_v4 e2e: OK"
