@@ -23,7 +23,7 @@ if ((TESTS)); then
   # Node may come from elsewhere (nvm, NodeSource): only install Debian's when there is no node/npm at all.
   if ((PRINT)) || ! command -v node >/dev/null || ! command -v npm >/dev/null; then PKGS+=(nodejs npm); fi
 fi
-if ((PRINT)); then printf '%s\n' "${PKGS[@]}"; exit 0; fi
+if ((PRINT)); then printf '%s\n' "${PKGS[@]}"; ((TESTS)) && echo chromium; exit 0; fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -37,6 +37,15 @@ if ((${#missing[@]})); then
   fi
   "${SUDO[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+# The chat page test drives the page in headless Chromium: installed here, up front, without recommends (the test
+# would otherwise try apt-get itself while other tests run, and skip when the package lock is busy).
+if ((TESTS)) && ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing chromium (for the chat page test; no recommends)"
+  if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
+  { "${SUDO[@]}" apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends chromium; } ||
+    echo "setup: chromium could not be installed; the chat page test will skip"
 fi
 
 BUILD_DIR=${LATTE_BUILD_DIR:-build}
