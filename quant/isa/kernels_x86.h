@@ -106,6 +106,8 @@ void fill_x86(KernelTable& kt) {
     kt.gemm_tile[static_cast<uint32_t>(DType::Q8_0)] = gemm_tile_q8_0<A>;
     kt.gemm_tile[static_cast<uint32_t>(DType::Q5_0)] = gemm_tile_q5_0<A>;
     kt.gemm_tile[static_cast<uint32_t>(DType::Q4_0)] = gemm_tile_q4_0<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::MXFP4)] = gemm_tile_mxfp4<A>;
+    kt.gemm_tile[static_cast<uint32_t>(DType::IQ4_NL)] = gemm_tile_iq4_nl<A>;
   }
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_0)] = quantize_q8_0<A>;
   kt.quantize_act[static_cast<uint32_t>(DType::Q8_K)] = quantize_q8_k<A>;

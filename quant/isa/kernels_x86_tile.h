@@ -1,5 +1,5 @@
 // x86 SIMD kernels, part 3c: AVX-512 VNNI multi-token tile kernels (KernelTable::gemm_tile) for Q4_K / Q5_K / Q6_K x
-// Q8_K and Q8_0 / Q5_0 / Q4_0 x Q8_0 (see kernels_x86_common.h for the rules). Used only by fill_x86<Avx512> behind
+// Q8_K and Q8_0 / Q5_0 / Q4_0 / MXFP4 / IQ4_NL x Q8_0 (see kernels_x86_common.h for the rules). Used only by fill_x86<Avx512> behind
 // `if constexpr (kIs512<A>)`; nothing here is instantiated for AVX2. Results equal the scalar vec_dot up to f32
 // summation order (integer block products are exact). Measured on Zen 4 (1 thread, 16 rows, 48 tokens, L2-resident):
 // Q4_K ~190-200 GFLOP/s vs ~110 for the per-token 512-bit gemv; Q8_0 / Q5_0 (n = 1408) ~180 vs ~60
@@ -538,20 +538,42 @@ template <class A>
 inline __m256i tile_codes(const BlockQ5_0& b) { return codes_q5_0<A>(b); }
 template <class A>
 inline __m256i tile_codes(const BlockQ4_0& b) { return codes_q4_0<A>(b); }
+// Codebook types: the table shifted by kOff into unsigned bytes (MXFP4: doubled E2M1 values + 16, in [4, 28];
+// IQ4_NL: values + 128, in [1, 241]), looked up by the nibbles in element order.
+template <class A>
+inline __m256i tile_codes(const BlockMXFP4& b) {
+  alignas(16) static constexpr uint8_t kU[16] = {16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4};
+  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kU))),
+                             unpack_nibbles16<A>(b.qs));
+}
+template <class A>
+inline __m256i tile_codes(const BlockIQ4_NL& b) {
+  alignas(16) static constexpr uint8_t kU[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
+  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kU))),
+                             unpack_nibbles16<A>(b.qs));
+}
 
-// Per-lane float vector of the 8 fp16 scales of a group (lane (L, g) -> block 2L + (g>>1)); missing blocks 0.
-template <class Block>
+// Per-lane float vector of the 8 block scales of a group (lane (L, g) -> block 2L + (g>>1)); missing blocks 0.
+// fp16 d, or MXFP4's E8M0 exponent (halved, as its doubled codes need).
+template <class A, class Block>
 inline __m512 tile_lane_scales(const Block* b, int64_t nvalid) {
-  __m128i hv;
-  if (nvalid == 8) {
-    auto d = [&](int k) { return static_cast<short>(b[k].d); };
-    hv = _mm_setr_epi16(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7));
+  __m256 d8;
+  if constexpr (std::is_same_v<Block, BlockMXFP4>) {
+    alignas(32) float f[8] = {};
+    for (int64_t k = 0; k < nvalid; ++k) f[k] = e8m0_half_f<A>(b[k].e);
+    d8 = _mm256_load_ps(f);
   } else {
-    alignas(16) uint16_t h[8] = {};
-    for (int64_t k = 0; k < nvalid; ++k) h[k] = b[k].d;
-    hv = _mm_load_si128(reinterpret_cast<const __m128i*>(h));
+    __m128i hv;
+    if (nvalid == 8) {
+      auto d = [&](int k) { return static_cast<short>(b[k].d); };
+      hv = _mm_setr_epi16(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7));
+    } else {
+      alignas(16) uint16_t h[8] = {};
+      for (int64_t k = 0; k < nvalid; ++k) h[k] = b[k].d;
+      hv = _mm_load_si128(reinterpret_cast<const __m128i*>(h));
+    }
+    d8 = _mm256_cvtph_ps(hv);
   }
-  const __m256 d8 = _mm256_cvtph_ps(hv);
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7),
                                _mm512_castps256_ps512(d8));
 }
@@ -610,7 +632,7 @@ void gemm_tile_b32(int64_t n, const void* w, size_t w_stride, const void* act, s
         s = _mm512_dpbusd_epi32(s, ones, _mm512_load_si512(dst + 128));
         s = _mm512_dpbusd_epi32(s, ones, _mm512_load_si512(dst + 192));
         _mm512_store_si512(ao + t * ng + i, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s, kShift)));
-        _mm512_store_ps(ad + t * ng + i, tile_lane_scales(yb + b0, nv));
+        _mm512_store_ps(ad + t * ng + i, tile_lane_scales<A>(yb + b0, nv));
       }
     }
     for (int64_t r0 = 0; r0 < nrows; r0 += 4) {
@@ -628,7 +650,7 @@ void gemm_tile_b32(int64_t n, const void* w, size_t w_stride, const void* act, s
             v[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
           }
           tile_relay_store<A>(v[0], v[1], v[2], v[3], wb + static_cast<size_t>(r * ng + i) * 256);
-          _mm512_store_ps(wd + r * ng + i, tile_lane_scales(x + b0, nv));
+          _mm512_store_ps(wd + r * ng + i, tile_lane_scales<A>(x + b0, nv));
         }
       }
       for (int64_t t = 0; t < tc; t += TM) {
@@ -649,6 +671,16 @@ template <class A>
 void gemm_tile_q5_0(int64_t n, const void* w, size_t ws, const void* act, size_t as, float* y, int64_t ldy,
                     int64_t nrows, int64_t ntok) {
   gemm_tile_b32<A, BlockQ5_0, 16>(n, w, ws, act, as, y, ldy, nrows, ntok);
+}
+template <class A>
+void gemm_tile_mxfp4(int64_t n, const void* w, size_t ws, const void* act, size_t as, float* y, int64_t ldy,
+                     int64_t nrows, int64_t ntok) {
+  gemm_tile_b32<A, BlockMXFP4, 16>(n, w, ws, act, as, y, ldy, nrows, ntok);
+}
+template <class A>
+void gemm_tile_iq4_nl(int64_t n, const void* w, size_t ws, const void* act, size_t as, float* y, int64_t ldy,
+                      int64_t nrows, int64_t ntok) {
+  gemm_tile_b32<A, BlockIQ4_NL, 128>(n, w, ws, act, as, y, ldy, nrows, ntok);
 }
 template <class A>
 void gemm_tile_q4_0(int64_t n, const void* w, size_t ws, const void* act, size_t as, float* y, int64_t ldy,

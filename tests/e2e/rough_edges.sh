@@ -12,7 +12,9 @@ Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"
 BF16="$SHARED/models/tiny-dsv3/tiny-dsv3-bf16.gguf"
 tmp=$(mktemp -d)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+# Servers started inside $(...) (a subshell) record their pid in $tmp/*.pid: the array alone would lose them.
+trap 'for f in "$tmp"/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
+      for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
@@ -62,8 +64,9 @@ start() {  # start LOG ARGS...: start a server, wait for its port (or its exit);
   local log=$1
   shift
   "$LATTE" serve -m "$Q4" -t 1 "$@" >"$log" 2>&1 &
-  pids+=($!)
   local pid=$!
+  pids+=("$pid")
+  echo "$pid" >"$log.pid"
   for _ in $(seq 1 300); do
     local p
     p=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -1)
