@@ -270,6 +270,9 @@ JsonGrammar json_object_grammar() {
 
 JsonGrammar tool_call_grammar(ChatFormat f, const std::vector<ToolSchema>& tools, std::string_view prefix_name) {
   if (tools.empty()) throw ArgumentError("tool call grammar: no tools");
+  if (chat_format_has_tools(f) && !chat_format_json_arguments(f))
+    throw UnsupportedError(std::string("tool call grammar: the ") + chat_format_name(f) +
+                           " format writes call arguments as DSML parameters, not as one JSON object");
   JsonGrammar g;
   Compiler c(g);
   auto args = [&](const ToolSchema& t) {

@@ -43,7 +43,8 @@ struct ToolSchema {
 // after it), then arguments matching that tool's schema, then tool_call_suffix(f). When prefix_name is given (the
 // prompt already holds the name), only that tool's arguments and the suffix. The markup comes from the chat
 // format's own functions (chat_format.h), so any format whose call prefix with a name extends the one without works.
-// ArgumentError: no tools, an unknown prefix_name, a format without tool syntax; UnsupportedError: a schema keyword.
+// ArgumentError: no tools, an unknown prefix_name, a format without tool syntax; UnsupportedError: a schema keyword,
+// a format whose arguments are not one JSON object (V4's DSML parameters, chat_format_json_arguments).
 JsonGrammar tool_call_grammar(ChatFormat f, const std::vector<ToolSchema>& tools, std::string_view prefix_name);
 
 }  // namespace latte
