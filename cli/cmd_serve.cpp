@@ -418,9 +418,7 @@ class Server {
                                                                     : std::string();
       job.forced = tool_call_prefix(format_, name, close_think);
       text += job.forced;
-      // V4 writes DSML parameters, which a JSON grammar cannot constrain: the forced opener only (the parser still
-      // accepts only a valid call).
-      if (chat_format_json_arguments(format_) && !forced_call_constraint(r, raw_body, name, job, err)) return false;
+      if (!forced_call_constraint(r, raw_body, name, job, err)) return false;
     }
     return true;
   }

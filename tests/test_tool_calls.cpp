@@ -403,9 +403,29 @@ TEST_CASE("DSML parser: a forced prefix in the prompt (primed) and the matching 
                tool_call_prefix(ChatFormat::DeepSeekV4, "", false));
   REQUIRE(r.calls.size() == 1);
   CHECK(r.calls[0].name == "get_weather");
-  // No JSON grammar can constrain DSML parameters.
-  CHECK_THROWS_AS(tool_call_grammar(ChatFormat::DeepSeekV4, {{"add", nlohmann::ordered_json()}}, "add"),
-                  UnsupportedError);
+  // The forced-call grammar: parameters with JSON values (string="false"), schema order, optional ones optional.
+  const auto schema = nlohmann::ordered_json::parse(
+      R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["days"]})");
+  const std::vector<ToolSchema> specs{{"get_weather", schema}, {"add", nlohmann::ordered_json()}};
+  auto accepts = [](const JsonGrammar& g, const std::string& text) {
+    GrammarState st = g.initial();
+    return g.feed(st, text) && g.accepting(st);
+  };
+  const JsonGrammar named = tool_call_grammar(ChatFormat::DeepSeekV4, specs, "get_weather");
+  const std::string tail = INVOKE_CLOSE + "\n" + TC_CLOSE;
+  const std::string city = param("city", "false", "\"Oslo\"") + "\n", days = param("days", "false", "3") + "\n";
+  CHECK(accepts(named, city + days + tail));
+  CHECK(accepts(named, days + tail));                        // optional city left out
+  CHECK_FALSE(accepts(named, city + tail));                  // required days missing
+  CHECK_FALSE(accepts(named, days + city + tail));           // schema order
+  CHECK_FALSE(accepts(named, param("days", "false", "\"3\"") + "\n" + tail));  // not an integer
+  r = parse_v4({city + days + tail}, {"get_weather"}, tool_call_prefix(ChatFormat::DeepSeekV4, "get_weather", false));
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].arguments == R"({"city":"Oslo","days":3})");
+  const JsonGrammar any = tool_call_grammar(ChatFormat::DeepSeekV4, specs, "");
+  CHECK(accepts(any, "add\">\n" + tail));                   // no declared properties: no parameters
+  CHECK(accepts(any, "get_weather\">\n" + days + tail));
+  CHECK_FALSE(accepts(any, "nope\">\n" + tail));
 }
 
 TEST_CASE("DSML parser: malformed markup comes back verbatim as content") {

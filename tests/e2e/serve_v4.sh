@@ -8,6 +8,8 @@
 #   - chat completions with tools (thinking off: a normal reply in content; thinking on: reasoning_content), plain and
 #     streamed (the streamed deltas add up to the plain answer, one id, a finish_reason, [DONE]), through curl and the
 #     official `openai` npm client (that part is skipped, not failed, when the npm registry cannot be reached);
+#   - tool_choice required / named: the constrained DSML call comes back as tool_calls (plain) and delta.tool_calls
+#     (streamed, reassembled) with finish_reason "tool_calls", arguments valid for the tool's schema;
 #   - a bad thinking option is a 400 and the server stays up;
 #   - `latte chat` on the same model: --think off / on end the prompt with </think> / <think> (ids 6 / 5 here).
 # A tiny trained model writes no sensible tool calls: the DSML parser is tested on fixed text in test_tool_calls.
@@ -171,6 +173,63 @@ check_stream "{$msgs,$tools,\"max_tokens\":24,\"temperature\":0,\"chat_template_
   "tools, thinking off: content" content
 check_stream "{$msgs,$tools,\"max_tokens\":24,\"temperature\":0}" "tools, thinking on: reasoning_content" reasoning
 check_stream "{$msgs,\"max_tokens\":16,\"temperature\":0,\"reasoning_effort\":\"none\"}" "no tools, thinking off" content
+
+# ---- forced calls (tool_choice required / named): the constraint writes DSML whose parameters match the schema;
+# they come back as tool_calls (plain) and delta.tool_calls (streamed), finish_reason "tool_calls"
+ftools='"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
+  "properties":{"city":{"type":"string","maxLength":24},"days":{"type":"integer"},"unit":{"enum":["c","f"]}},
+  "required":["city","days"]}}},{"type":"function","function":{"name":"add","parameters":{"type":"object",
+  "properties":{"a":{"type":"number"},"b":{"type":"number"}},"required":["a","b"]}}}]'
+check_calls() {  # check_calls BODY WHAT [NAME]
+  local body="$1" what="$2" name="${3:-}"
+  code=$(post /v1/chat/completions "$body")
+  [ "$code" = 200 ] || { fail "$what: HTTP $code $(head -c 300 "$tmp/out")"; return; }
+  cp "$tmp/out" "$tmp/fplain.json"
+  curl -sN "$base/v1/chat/completions" -H 'Content-Type: application/json' \
+    --data-binary "${body%\}},\"stream\":true}" >"$tmp/fstream.sse"
+  if node -e '
+    const fs = require("fs");
+    const valid = (c) => {
+      const a = JSON.parse(c.function.arguments);
+      if (c.function.name === "get_weather")
+        return typeof a.city === "string" && Number.isInteger(a.days) && (a.unit === undefined || ["c", "f"].includes(a.unit));
+      return c.function.name === "add" && typeof a.a === "number" && typeof a.b === "number";
+    };
+    const want = process.argv[3];
+    const plain = JSON.parse(fs.readFileSync(process.argv[1], "utf8")).choices[0];
+    const calls = plain.message.tool_calls || [];
+    let ok = plain.finish_reason === "tool_calls" && calls.length === 1 && valid(calls[0]) &&
+             calls[0].id.startsWith("call_") && (!want || calls[0].function.name === want);
+    const acc = {}; let finish = null;
+    for (const line of fs.readFileSync(process.argv[2], "utf8").split("\n")) {
+      if (!line.startsWith("data: {")) continue;
+      const ch = JSON.parse(line.slice(6)).choices[0];
+      for (const d of ch.delta.tool_calls || []) {
+        acc[d.index] ??= { id: "", function: { name: "", arguments: "" } };
+        if (d.id) acc[d.index].id = d.id;
+        if (d.function.name) acc[d.index].function.name = d.function.name;
+        acc[d.index].function.arguments += d.function.arguments || "";
+      }
+      if (ch.finish_reason) finish = ch.finish_reason;
+    }
+    const s = Object.values(acc);
+    ok = ok && finish === "tool_calls" && s.length === 1 && valid(s[0]) && s[0].function.name === calls[0].function.name &&
+         s[0].function.arguments === calls[0].function.arguments;
+    console.log(JSON.stringify({ plain: calls.map((c) => c.function), streamed: s.map((c) => c.function) }));
+    process.exit(ok ? 0 : 1);' "$tmp/fplain.json" "$tmp/fstream.sse" "$name" >"$tmp/fnode.out" 2>&1; then
+    pass "$what: $(head -c 300 "$tmp/fnode.out")"
+  else
+    fail "$what: $(cat "$tmp/fnode.out") $(head -c 400 "$tmp/fplain.json")"
+  fi
+}
+wq='"messages":[{"role":"user","content":"Weather in Paris for three days?"}]'
+for seed in 1 2; do
+  check_calls "{$wq,$ftools,\"tool_choice\":\"required\",\"max_tokens\":300,\"temperature\":1,\"seed\":$seed}" \
+    "tool_choice required (seed $seed, thinking on)"
+  check_calls "{$wq,$ftools,\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"get_weather\"}},
+    \"max_tokens\":300,\"temperature\":1,\"seed\":$seed,\"reasoning_effort\":\"none\"}" \
+    "tool_choice named (seed $seed, thinking off)" get_weather
+done
 
 # ---- errors
 code=$(post /v1/chat/completions "{$msgs,\"reasoning_effort\":\"extreme\"}")
