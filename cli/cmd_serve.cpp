@@ -245,6 +245,9 @@ class Server {
     if (n_ctx_ < o.ctx && o.ctx_opt && o.ctx_opt->count() > 0)
       std::fprintf(stderr, "latte: warning: -c %d is more than the model's training context; using %d tokens\n",
                    o.ctx, n_ctx_);
+    if (format_ == ChatFormat::DeepSeekV4 && default_thinking_ == ThinkingMode::Max && n_ctx_ < 384 * 1024)
+      std::fprintf(stderr, "latte serve: note: --think max is meant for contexts of 384K tokens and more (-c %d)\n",
+                   n_ctx_);
     n_vocab_ = latte_model_n_vocab(model_.get());
     pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
       size_t n = 0;

@@ -103,8 +103,8 @@ bool chat_format_opens_think(ChatFormat f, ThinkingMode thinking = ThinkingMode:
 bool generation_opens_think(ChatFormat f, ThinkingMode thinking, std::string_view last_role);
 // True when the format has a tool-call syntax (V3, R1, V4).
 bool chat_format_has_tools(ChatFormat f);
-// True when a call's arguments are written as one JSON object (V3, R1); V4 writes DSML parameters instead (so a
-// JSON grammar cannot constrain them, see tool_call_grammar).
+// True when a call's arguments are written as one JSON object (V3, R1); V4 writes DSML parameters instead (which
+// tool_call_grammar constrains parameter by parameter).
 bool chat_format_json_arguments(ChatFormat f);
 // The text that forces a tool call when appended to a generation prompt: the block and call openers, the type and
 // separator, and, when `name` is not empty, the name and the opening of the arguments fence ("\n```json\n"), so
