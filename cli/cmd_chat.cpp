@@ -28,11 +28,11 @@ void on_chat_sigint(int) { g_interrupted.store(true); }
 
 enum class ThinkMode { Show, Hide, Strip };
 
-struct ChatOptions {
+struct ChatCommandOptions {
   SessionOptions session;
   SamplerOptions sampler;
   std::string system;
-  std::string think = "show";
+  std::vector<std::string> think{"show"};  // display (show / hide / strip) and V4 thinking mode (on / off / max)
   std::string chat_format;
   std::string prompt_file;
   std::string dump_prompt_ids;  // hidden: JSON line per turn (prompt ids, reply) for tests
@@ -41,11 +41,16 @@ struct ChatOptions {
 
 class Chat {
  public:
-  Chat(const ChatOptions& o) : o_(o) {
-    if (o.think == "show") think_ = ThinkMode::Show;
-    else if (o.think == "hide") think_ = ThinkMode::Hide;
-    else if (o.think == "strip") think_ = ThinkMode::Strip;
-    else throw ArgumentError("--think: expected show, hide or strip, got '" + o.think + "'");
+  Chat(const ChatCommandOptions& o) : o_(o) {
+    for (const auto& t : o.think) {
+      if (t == "show") think_ = ThinkMode::Show;
+      else if (t == "hide") think_ = ThinkMode::Hide;
+      else if (t == "strip") think_ = ThinkMode::Strip;
+      else if (t == "on" || t == "off" || t == "max") thinking_ = thinking_mode_from_name(t);
+      else
+        throw ArgumentError("--think: expected show, hide, strip (display) or on, off, max (DeepSeek-V4 thinking), "
+                            "got '" + t + "'");
+    }
     if (o.n_predict == 0 || o.n_predict < -1) throw ArgumentError("-n/--n-predict must be > 0 or -1");
     dump_path_ = o.dump_prompt_ids;
     if (dump_path_.empty())
@@ -55,8 +60,7 @@ class Chat {
 
     model_ = Model::load(o.session.model_params());
     o.session.warn_ctx_cap(*model_);
-    format_ = o.chat_format.empty() ? detect_chat_format(model_->chat_template())
-                                    : chat_format_from_name(o.chat_format);
+    format_ = o.chat_format.empty() ? model_->chat_format() : chat_format_from_name(o.chat_format);
     check_memory_before_sessions(*model_, o.session.session_params());
     session_ = std::make_unique<Session>(model_, o.session.session_params());
     Sampler validate(o.sampler.p);  // reject bad sampler flags (e.g. --temp nan) before the first turn
@@ -65,8 +69,10 @@ class Chat {
 
   int run() {
     if (interactive_) {
-      std::printf("latte chat · %s · format %s · ctx %d\n/help for commands · Ctrl-C stops a reply · Ctrl-D quits\n",
-                  model_->name().c_str(), chat_format_name(format_), session_->n_ctx());
+      std::printf("latte chat · %s · format %s%s%s · ctx %d\n/help for commands · Ctrl-C stops a reply · Ctrl-D quits\n",
+                  model_->name().c_str(), chat_format_name(format_),
+                  format_ == ChatFormat::DeepSeekV4 ? " · thinking " : "",
+                  format_ == ChatFormat::DeepSeekV4 ? thinking_mode_name(thinking_) : "", session_->n_ctx());
       struct sigaction sa {};
       sa.sa_handler = on_chat_sigint;
       sigemptyset(&sa.sa_mask);
@@ -236,7 +242,7 @@ class Chat {
     const int n_ctx = session_->n_ctx();
     const int reserve = std::min(o_.n_predict > 0 ? o_.n_predict : n_ctx / 4, n_ctx / 2);
     while (true) {
-      auto ids = chat_prompt_tokens(tok, format_, messages_, true);
+      auto ids = chat_prompt_tokens(tok, format_, messages_, render_options(true));
       if (int(ids.size()) + reserve <= n_ctx) return ids;
       // Find the first non-system message; drop it and everything up to the next user message.
       size_t first = 0;
@@ -263,7 +269,14 @@ class Chat {
     std::vector<ChatMessage> sys;
     for (auto& m : messages_)
       if (m.role == "system") sys.push_back(m);
-    return int(chat_prompt_tokens(model_->tokenizer(), format_, sys, false).size());
+    return int(chat_prompt_tokens(model_->tokenizer(), format_, sys, render_options(false)).size());
+  }
+
+  ChatOptions render_options(bool add_generation_prompt) const {
+    ChatOptions c;
+    c.add_generation_prompt = add_generation_prompt;
+    c.thinking = thinking_;
+    return c;
   }
 
   void turn(const std::string& user_text) {
@@ -282,7 +295,7 @@ class Chat {
     gp.sampler = o_.sampler.p;
     gp.render_special = true;  // the reasoning splitter must see </think> even where it is a CONTROL token
 
-    ReasoningSplitter split(chat_format_opens_think(format_));
+    ReasoningSplitter split(chat_format_opens_think(format_, thinking_));
     bool in_reasoning = false;
     auto show = [&](const ReasoningSplitter::Parts& p) {
       if (!p.reasoning.empty() && think_ == ThinkMode::Show && interactive_) {
@@ -348,8 +361,9 @@ class Chat {
     double gen_tps = 0, prompt_tps = 0;
   };
 
-  const ChatOptions& o_;
+  const ChatCommandOptions& o_;
   ThinkMode think_ = ThinkMode::Show;
+  ThinkingMode thinking_ = ThinkingMode::On;  // DeepSeek-V4's thinking mode (other formats ignore it)
   bool interactive_ = false, color_ = false;
   std::string dump_path_;
   std::shared_ptr<const Model> model_;
@@ -364,15 +378,19 @@ class Chat {
 const Registrar reg{Command{
     "chat", "interactive chat with a DeepSeek chat format (one turn per line when stdin is not a terminal)",
     [](CLI::App& sub) -> std::function<int()> {
-      auto o = std::make_shared<ChatOptions>();
+      auto o = std::make_shared<ChatCommandOptions>();
       o->session.add(sub);
       o->sampler.add(sub);
       sub.add_option("-s,--system", o->system, "system prompt");
       sub.add_option("-n,--n-predict", o->n_predict,
                      "max tokens per reply, -1 = until end of turn " + default_note(o->n_predict));
-      sub.add_option("--think", o->think, "reasoning display: show (dimmed), hide, strip (also from history)");
+      sub.add_option("--think", o->think,
+                     "reasoning display: show (dimmed), hide, strip (also from history); DeepSeek-V4 thinking mode: "
+                     "on, off, max (default on); both as a list, e.g. --think off or --think max,hide")
+          ->delimiter(',');
       sub.add_option("--chat-format", o->chat_format,
-                     "deepseek-v2, deepseek-v3 or deepseek-r1 (default: from tokenizer.chat_template)");
+                     "deepseek-v2, deepseek-v3, deepseek-r1 or deepseek-v4 (default: deepseek-v4 for a deepseek4 "
+                     "model, else from tokenizer.chat_template)");
       sub.add_option("--prompt-file", o->prompt_file, "send this file's text as the first user message");
       sub.add_option("--dump-prompt-ids", o->dump_prompt_ids, "")->group("");  // hidden, for tests
       return [o] {

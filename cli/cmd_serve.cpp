@@ -1,6 +1,9 @@
 // `latte serve`: an OpenAI-compatible local HTTP server (cpp-httplib + nlohmann-json).
 // Endpoints: POST /v1/chat/completions (SSE stream or not; tools), POST /v1/completions, GET /v1/models,
-// GET /health, GET / (the chat page, server_page.h).
+// GET /health, GET / (the chat page, server_page.h), POST /apply-template (a chat request's rendered prompt, as
+// llama.cpp's server has it: {"prompt": TEXT}; nothing is generated).
+// Thinking (DeepSeek-V4): --think sets the default mode, a request's chat_template_kwargs / thinking /
+// reasoning_effort override it (server_protocol.h); the reasoning comes back as reasoning_content.
 // Tool calls: tools are described in the prompt and the model's own tool-call markup is parsed back into
 // OpenAI tool_calls (runtime/text/tool_calls.h); tool_choice "required" / a named function appends the call
 // opener to the prompt (the model then writes the name / the arguments).
@@ -97,7 +100,8 @@ struct ServeOptions {
   CLI::Option* ctx_opt = nullptr;  // given on the command line?
   std::string alias;  // served model id (default: the file name without ".gguf")
   bool strict_model = false;  // reject a request "model" that is not the id, the file name or "default"
-  std::string chat_format;  // "" = from the model's template (DeepSeek-V3 when it has none)
+  std::string chat_format;  // "" = the model's (deepseek4: DeepSeek-V4; else from its template, DeepSeek-V3 without)
+  std::string think = "on";  // DeepSeek-V4 thinking mode of requests that do not choose one: on, off, max
   int http_threads = 0;
 };
 
@@ -231,12 +235,19 @@ class Server {
     const char* fmt = latte_chat_format_name(model_.get(), chat_format());
     if (!fmt) throw UnsupportedError(latte_last_error());
     format_ = chat_format_from_name(fmt);
+    default_thinking_ = thinking_mode_from_name(o.think);
+    if (format_ == ChatFormat::DeepSeekV4)
+      std::fprintf(stderr, "latte serve: chat format %s, thinking %s by default\n", fmt,
+                   thinking_mode_name(default_thinking_));
     bos_text_ = token_text(latte_model_bos(model_.get()));
     eos_text_ = token_text(latte_model_eos(model_.get()));
     n_ctx_ = latte_session_n_ctx(sessions_[0].get());
     if (n_ctx_ < o.ctx && o.ctx_opt && o.ctx_opt->count() > 0)
       std::fprintf(stderr, "latte: warning: -c %d is more than the model's training context; using %d tokens\n",
                    o.ctx, n_ctx_);
+    if (format_ == ChatFormat::DeepSeekV4 && default_thinking_ == ThinkingMode::Max && n_ctx_ < 384 * 1024)
+      std::fprintf(stderr, "latte serve: note: --think max is meant for contexts of 384K tokens and more (-c %d)\n",
+                   n_ctx_);
     n_vocab_ = latte_model_n_vocab(model_.get());
     pool_ = std::make_unique<server::SlotPool>(o.parallel, [this](int slot, std::span<const int32_t> prompt) {
       size_t n = 0;
@@ -305,6 +316,9 @@ class Server {
     http_.Post("/chat/completions", chat);
     http_.Post("/v1/completions", completion);
     http_.Post("/completions", completion);
+    http_.Post("/apply-template", [this](const httplib::Request& req, httplib::Response& res) {
+      apply_template(req, res);
+    });
 
     int port = opt_.port;
     if (port == 0)
@@ -352,35 +366,51 @@ class Server {
       ChatMessage c{m.role, m.content};
       for (const auto& t : m.tool_calls) c.tool_calls.push_back({t.id, t.name, t.arguments});
       c.tool_call_id = m.tool_call_id;
+      c.reasoning = m.reasoning;
       msgs.push_back(std::move(c));
     }
     std::vector<ToolSpec> tools;
     const bool use_tools = !r.tools.empty() && r.tool_choice != server::ToolChoice::None;
     if (use_tools) {
-      for (const auto& t : r.tools)
-        tools.push_back({t.name, t.description,
-                         t.parameters.is_null() ? std::string() : t.parameters.dump(-1, ' ', false,
-                                                                                     json::error_handler_t::replace)});
+      // Parameters in the client's property order (the parsed request's json sorts keys).
+      nlohmann::ordered_json body = ordered_body(raw_body);
+      const bool ordered = body.is_object() && body.contains("tools") && body["tools"].is_array() &&
+                           body["tools"].size() == r.tools.size();
+      for (size_t k = 0; k < r.tools.size(); ++k) {
+        const auto& t = r.tools[k];
+        std::string params;
+        if (ordered && body["tools"][k].is_object() && body["tools"][k].contains("function") &&
+            body["tools"][k]["function"].is_object() && body["tools"][k]["function"].contains("parameters") &&
+            body["tools"][k]["function"]["parameters"].is_object())
+          params = body["tools"][k]["function"]["parameters"].dump(-1, ' ', false,
+                                                                   nlohmann::ordered_json::error_handler_t::replace);
+        else if (!t.parameters.is_null())
+          params = t.parameters.dump(-1, ' ', false, json::error_handler_t::replace);
+        tools.push_back({t.name, t.description, params});
+      }
       if (!chat_format_has_tools(format_)) {
         err = server::RequestError{400, std::string("this model's chat format (") + chat_format_name(format_) +
                                             ") has no tool-call syntax", "invalid_request_error", "tools", ""};
         return false;
       }
     }
+    ChatOptions copt;
+    copt.thinking = r.thinking.empty() ? default_thinking_ : thinking_mode_from_name(r.thinking);
     try {
-      text = render_chat(format_, msgs, true, bos_text_, eos_text_, tools, &literal);
+      text = render_chat(format_, msgs, copt, bos_text_, eos_text_, tools, &literal);
     } catch (const Error& e) {
       err = server::RequestError{400, e.what(), "invalid_request_error", "messages", ""};
       return false;
     }
     job.format = format_;
-    // The generation prompt after tool results opens no assistant turn (and so no <think>).
-    const bool close_think = chat_format_opens_think(format_) && r.messages.back().role != "tool";
+    // R1: the generation prompt after tool results opens no assistant turn (and so no <think>); V4: unless off.
+    const bool close_think = generation_opens_think(format_, copt.thinking, r.messages.back().role);
     const bool forced_call = use_tools && (r.tool_choice == server::ToolChoice::Required ||
                                            r.tool_choice == server::ToolChoice::Named);
     if (!forced_call && r.response_format != server::ResponseFormat::Text) {
       if (!structured_output(r, raw_body, job, err)) return false;
-      if (close_think) text += "</think>\n\n";  // the document is the answer, not reasoning
+      if (close_think)  // the document is the answer, not reasoning
+        text += format_ == ChatFormat::DeepSeekV4 ? "</think>" : "</think>\n\n";
     }
     if (!use_tools) return true;
     job.tools = true;
@@ -471,6 +501,31 @@ class Server {
     if (base.size() > ext.size() && base.compare(base.size() - ext.size(), ext.size(), ext) == 0)
       base.resize(base.size() - ext.size());
     return base;
+  }
+
+  // POST /apply-template: the prompt a chat request would be answered with (messages, tools, tool_choice, thinking),
+  // as {"prompt": TEXT}. 4xx as for /v1/chat/completions.
+  void apply_template(const httplib::Request& req, httplib::Response& res) const {
+    auto body = server::parse_json_body(req.body);
+    if (!body.ok()) {
+      send_error(res, body.error);
+      return;
+    }
+    auto r = server::parse_chat_request(*body.value, served_);
+    if (!r.ok()) {
+      send_error(res, r.error);
+      return;
+    }
+    Job job;
+    std::string text;
+    std::vector<TextRange> literal;
+    server::RequestError err;
+    if (!chat_prompt(*r.value, req.body, job, text, literal, err)) {
+      send_error(res, err);
+      return;
+    }
+    json out = {{"prompt", text}};
+    res.set_content(out.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
   }
 
   static void send_error(httplib::Response& res, const server::RequestError& e) {
@@ -668,6 +723,7 @@ class Server {
   std::unique_ptr<server::SlotPool> pool_;
   server::ServedModel served_;
   ChatFormat format_ = ChatFormat::DeepSeekV3;
+  ThinkingMode default_thinking_ = ThinkingMode::On;
   std::string bos_text_, eos_text_;
   int n_ctx_ = 0, n_vocab_ = 0;
   int64_t created_ = 0;
@@ -773,8 +829,8 @@ int run_serve(const ServeOptions& o) {
 }
 
 const Registrar reg{Command{
-    "serve", "OpenAI-compatible HTTP server (/v1/chat/completions with tools, /v1/completions, /v1/models, /health) "
-             "and a chat page at /",
+    "serve", "OpenAI-compatible HTTP server (/v1/chat/completions with tools, /v1/completions, /v1/models, /health, "
+             "/apply-template) and a chat page at /",
     [](CLI::App& sub) -> std::function<int()> {
       auto o = std::make_shared<ServeOptions>();
       add_model_options(sub, o->model);
@@ -793,7 +849,12 @@ const Registrar reg{Command{
                    "answer 404 to a request whose \"model\" is not the alias, the file name (with or without "
                    ".gguf) or \"default\" (default: any name is accepted, as one model is served)");
       sub.add_option("--chat-format", o->chat_format,
-                     "deepseek-v2 | deepseek-v3 | deepseek-r1 (default: from the model's chat template)");
+                     "deepseek-v2 | deepseek-v3 | deepseek-r1 | deepseek-v4 (default: deepseek-v4 for a deepseek4 "
+                     "model, else from the model's chat template)");
+      sub.add_option("--think", o->think,
+                     "DeepSeek-V4 thinking mode of requests that choose none (chat_template_kwargs.thinking, "
+                     "reasoning_effort): on | off | max")
+          ->capture_default_str()->check(CLI::IsMember({"on", "off", "max"}));
       sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")
           ->check(CLI::NonNegativeNumber);
       return [o] { return run_serve(*o); };

@@ -322,6 +322,34 @@ void parse_response_format(const json& body, ChatRequest& r) {
   }
 }
 
+// Thinking options (see ChatRequest::thinking).
+void parse_thinking(const json& body, ChatRequest& r) {
+  int enabled = -1;  // -1 unknown, 0 off, 1 on
+  std::string effort;
+  auto take_effort = [&](const json& v, const char* key) {
+    std::string e = string_of(v, key);
+    if (e != "none" && e != "minimal" && e != "low" && e != "medium" && e != "high" && e != "max")
+      reject(key, std::string("'") + key + "' must be 'none', 'minimal', 'low', 'medium', 'high' or 'max'");
+    effort = e;
+  };
+  if (const json* k = field(body, "chat_template_kwargs")) {
+    if (!k->is_object()) reject("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    for (const char* key : {"thinking", "enable_thinking"})
+      if (const json* v = field(*k, key)) enabled = boolean(*v, (std::string("chat_template_kwargs.") + key).c_str());
+    if (const json* v = field(*k, "reasoning_effort")) take_effort(*v, "chat_template_kwargs.reasoning_effort");
+  }
+  if (const json* t = field(body, "thinking")) {
+    const json* type = t->is_object() ? field(*t, "type") : nullptr;
+    if (!type || !type->is_string() || (*type != "enabled" && *type != "disabled"))
+      reject("thinking", "'thinking' must be {\"type\": \"enabled\"} or {\"type\": \"disabled\"}");
+    enabled = *type == "enabled";
+  }
+  if (const json* v = field(body, "reasoning_effort")) take_effort(*v, "reasoning_effort");
+  if (enabled == 0 || effort == "none") r.thinking = "off";
+  else if (effort == "max") r.thinking = "max";
+  else if (enabled == 1 || !effort.empty()) r.thinking = "on";
+}
+
 }  // namespace
 
 Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& served) {
@@ -356,10 +384,14 @@ Parsed<ChatRequest> parse_chat_request(const json& body, const ServedModel& serv
       if (msg.role == "tool") {
         if (const json* id = field(m, "tool_call_id")) msg.tool_call_id = string_of(*id, "tool_call_id");
       }
+      if (msg.role == "assistant")
+        if (const json* rc = field(m, "reasoning_content"))
+          msg.reasoning = string_of(*rc, (param + ".reasoning_content").c_str());
       r.messages.push_back(std::move(msg));
     }
     parse_tools(body, r);
     parse_response_format(body, r);
+    parse_thinking(body, r);
     r.sampling = parse_sampling(body);
     return r;
   });

@@ -68,6 +68,7 @@ struct ChatMessageIn {
   std::string content;  // text parts concatenated
   std::vector<ToolCallIn> tool_calls;  // assistant
   std::string tool_call_id;            // tool
+  std::string reasoning;               // assistant: reasoning_content (a thinking model's earlier reasoning)
 };
 
 // A function tool offered by the request (tools[i].function).
@@ -92,6 +93,11 @@ struct ChatRequest {
   std::string tool_name;                      // ToolChoice::Named: which tool (one of `tools`)
   ResponseFormat response_format = ResponseFormat::Text;
   json response_schema;                       // JsonSchema: response_format.json_schema.schema
+  // Thinking (DeepSeek-V4's modes): "" = the server's default, "on", "off", "max". From
+  // chat_template_kwargs.thinking / .enable_thinking (booleans, as vLLM / llama.cpp take them), DeepSeek's
+  // thinking {"type": "enabled" | "disabled"}, and reasoning_effort ("none" = off, "max" = max, "minimal" / "low" /
+  // "medium" / "high" = on; also accepted inside chat_template_kwargs). An explicit off wins over an effort.
+  std::string thinking;
 };
 
 struct CompletionRequest {

@@ -111,15 +111,15 @@ typedef struct latte_chat_message {
   const char* content;  /* UTF-8, NUL-terminated */
 } latte_chat_message;
 
-/* Renders a conversation into prompt text with the model's chat format (recognised from
- * tokenizer.chat_template; format = NULL or "" to use it, or a name such as "deepseek3", "deepseek-r1",
- * "deepseek2" to override). add_generation_prompt appends the assistant marker. The text begins with the BOS
+/* Renders a conversation into prompt text with the model's chat format (DeepSeek-V4's for a deepseek4 file, else
+ * recognised from tokenizer.chat_template; format = NULL or "" to use it, or a name such as "deepseek3",
+ * "deepseek-r1", "deepseek2", "deepseek-v4" to override; V4 renders with thinking on). add_generation_prompt appends the assistant marker. The text begins with the BOS
  * text, so tokenize it with add_bos = false and parse_special = true; latte_chat_tokenize does that, except that
  * control-token text inside the messages' contents stays text there (a user cannot inject control tokens). */
 LATTE_API latte_status latte_chat_format(const latte_model* model, const latte_chat_message* messages,
                                          size_t n_messages, const char* format, bool add_generation_prompt,
                                          char* text, size_t capacity, size_t* n_bytes);
-/* The canonical name ("deepseek-v2", "deepseek-v3", "deepseek-r1") of the chat format that latte_chat_format uses
+/* The canonical name ("deepseek-v2", "deepseek-v3", "deepseek-r1", "deepseek-v4") of the chat format that latte_chat_format uses
  * for this model and `format` argument; NULL when the name or the model's template is not recognised
  * (latte_last_error says why). The string is static. */
 LATTE_API const char* latte_chat_format_name(const latte_model* model, const char* format);

@@ -197,6 +197,35 @@ TEST_CASE("server: tools, tool_choice and tool messages") {
   rejected(chat(R"({"messages":[{"role":"tool"}]})"), 400, "messages[0].content");
 }
 
+TEST_CASE("server: thinking options (chat_template_kwargs, thinking, reasoning_effort) and reasoning_content") {
+  const std::string msgs = R"("messages":[{"role":"user","content":"hi"}])";
+  auto thinking_of = [&](const std::string& extra) {
+    auto r = chat("{" + msgs + (extra.empty() ? "" : "," + extra) + "}");
+    REQUIRE_MESSAGE(r.ok(), extra);
+    return r.value->thinking;
+  };
+  CHECK(thinking_of("") == "");
+  CHECK(thinking_of(R"("chat_template_kwargs":{"thinking":false})") == "off");
+  CHECK(thinking_of(R"("chat_template_kwargs":{"enable_thinking":true})") == "on");
+  CHECK(thinking_of(R"("chat_template_kwargs":{"reasoning_effort":"max"})") == "max");
+  CHECK(thinking_of(R"("thinking":{"type":"disabled"})") == "off");
+  CHECK(thinking_of(R"("thinking":{"type":"enabled"})") == "on");
+  CHECK(thinking_of(R"("reasoning_effort":"max")") == "max");
+  CHECK(thinking_of(R"("reasoning_effort":"low")") == "on");
+  CHECK(thinking_of(R"("reasoning_effort":"none")") == "off");
+  CHECK(thinking_of(R"("reasoning_effort":"max","chat_template_kwargs":{"thinking":false})") == "off");
+  rejected(chat("{" + msgs + R"(,"reasoning_effort":"extreme"})"), 400, "reasoning_effort");
+  rejected(chat("{" + msgs + R"(,"chat_template_kwargs":{"thinking":"yes"}})"), 400, "chat_template_kwargs.thinking");
+  rejected(chat("{" + msgs + R"(,"chat_template_kwargs":[1]})"), 400, "chat_template_kwargs");
+  rejected(chat("{" + msgs + R"(,"thinking":true})"), 400, "thinking");
+  auto r = chat(R"({"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a",)"
+                R"("reasoning_content":"because"},{"role":"user","content":"q2"}]})");
+  REQUIRE(r.ok());
+  CHECK(r.value->messages[1].reasoning == "because");
+  rejected(chat(R"({"messages":[{"role":"assistant","content":"a","reasoning_content":3}]})"), 400,
+           "messages[0].reasoning_content");
+}
+
 TEST_CASE("server: completion request validation") {
   auto a = completion(R"({"prompt":"The"})");
   REQUIRE(a.ok());

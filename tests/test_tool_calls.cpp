@@ -1,13 +1,15 @@
 // Tool calls: rendering of tools, assistant tool calls and tool results in the DeepSeek-V3 / R1 syntax
 // (GGUF_DEEPSEEK.md §E.8), their tokens with the tiny vocabulary (each marker one token), and the streaming parser:
 // well-formed blocks, every split point, one byte at a time, argument fragments, and malformed blocks coming back
-// verbatim as content.
+// verbatim as content. DeepSeek-V4's DSML (DEEPSEEK_V4.md §10, and V3.2's function_calls block): rendered calls,
+// render -> parse round trips, every split point, forced prefix / suffix, malformed markup back as text.
 #include <doctest/doctest.h>
 
 #include "formats/error.h"
 #include "formats/gguf.h"
 #include "runtime/text/chat_format.h"
 #include "runtime/text/tokenizer.h"
+#include "runtime/text/json_schema.h"
 #include "runtime/text/tool_calls.h"
 #include "tests/test_support.h"
 
@@ -70,8 +72,8 @@ void collect(Result& r, const ToolCallParser::Output& out) {
 }
 
 Result parse(const std::vector<std::string>& pieces, std::vector<std::string> names = {"get_weather", "add"},
-             std::string_view primed = {}) {
-  ToolCallParser p(ChatFormat::DeepSeekV3, std::move(names), primed);
+             std::string_view primed = {}, ChatFormat f = ChatFormat::DeepSeekV3) {
+  ToolCallParser p(f, std::move(names), primed);
   Result r;
   for (const auto& x : pieces) collect(r, p.push(x));
   collect(r, p.flush());
@@ -270,4 +272,218 @@ TEST_CASE("tool parser: malformed blocks come back verbatim as content") {
   r = parse({CALLS_B + call_text("add", "{}") + "\n"});
   CHECK(r.calls.size() == 1);
   CHECK(r.content.empty());
+}
+
+// ---- DSML (DeepSeek-V4; V3.2's function_calls block) ----
+
+namespace {
+
+const std::string DSML = "\xEF\xBD\x9C" "DSML" "\xEF\xBD\x9C";
+const std::string TC_OPEN = "<" + DSML + "tool_calls>";
+const std::string TC_CLOSE = "</" + DSML + "tool_calls>";
+const std::string FC_OPEN = "<" + DSML + "function_calls>";
+const std::string FC_CLOSE = "</" + DSML + "function_calls>";
+const std::string INVOKE_CLOSE = "</" + DSML + "invoke>";
+std::string invoke(const std::string& name) { return "<" + DSML + "invoke name=\"" + name + "\">"; }
+std::string param(const std::string& name, const char* str, const std::string& value) {
+  std::string attr = str ? std::string(" string=\"") + str + "\"" : std::string();
+  return "<" + DSML + "parameter name=\"" + name + "\"" + attr + ">" + value + "</" + DSML + "parameter>";
+}
+std::string dsml_call(const std::string& name, const std::vector<std::string>& params) {
+  std::string s = invoke(name) + "\n";
+  for (size_t i = 0; i < params.size(); ++i) s += (i ? "\n" : "") + params[i];
+  return s + "\n" + INVOKE_CLOSE;
+}
+
+Result parse_v4(const std::vector<std::string>& pieces, std::vector<std::string> names = {"get_weather", "add"},
+                std::string_view primed = {}) {
+  return parse(pieces, std::move(names), primed, ChatFormat::DeepSeekV4);
+}
+
+nlohmann::json J(const std::string& s) { return nlohmann::json::parse(s); }
+
+}  // namespace
+
+TEST_CASE("DSML: rendered calls (string and JSON parameters, arguments that are not an object)") {
+  std::vector<ToolCall> calls{{"c1", "get_weather", R"({"city":"Zürich","days":3,"opts":{"a":[1,true]},"unit":null})"},
+                              {"c2", "add", "not json"}};
+  CHECK(render_tool_calls(ChatFormat::DeepSeekV4, calls) ==
+        TC_OPEN + "\n" +
+            dsml_call("get_weather", {param("city", "true", "Zürich"), param("days", "false", "3"),
+                                      param("opts", "false", R"({"a": [1, true]})"), param("unit", "false", "null")}) +
+            "\n" + dsml_call("add", {param("arguments", "true", "not json")}) + "\n" + TC_CLOSE);
+  // Empty arguments: an invoke with no parameters.
+  CHECK(render_tool_calls(ChatFormat::DeepSeekV4, {{"c", "f", "{}"}}) ==
+        TC_OPEN + "\n" + invoke("f") + "\n\n" + INVOKE_CLOSE + "\n" + TC_CLOSE);
+}
+
+TEST_CASE("DSML: render -> parse round trip gives the arguments back") {
+  const std::vector<std::string> args = {
+      R"({"city":"Paris"})", R"({})", R"({"n":-2.5,"ok":false,"list":[1,"two",{"x":null}],"s":"line1\nline2 \"q\""})",
+      R"({"text":"  spaces kept  ","empty":""})", R"({"html":"<b>bold</b> & <i>it</i>"})"};
+  for (const auto& a : args) {
+    CAPTURE(a);
+    const std::string text = "\n\n" + render_tool_calls(ChatFormat::DeepSeekV4, {{"id", "add", a}});
+    auto r = parse_v4({text});
+    REQUIRE(r.calls.size() == 1);
+    CHECK(r.calls[0].name == "add");
+    CHECK(J(r.calls[0].arguments) == J(a));
+    CHECK(r.content.empty());  // the "\n\n" before the block is markup
+    CHECK(r.calls[0].argument_fragments == std::vector<std::string>{r.calls[0].arguments});
+  }
+  // Parameter order is kept.
+  auto r = parse_v4({TC_OPEN + "\n" + dsml_call("add", {param("b", "false", "1"), param("a", "false", "2")}) + "\n" +
+                     TC_CLOSE});
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].arguments == R"({"b":1,"a":2})");
+}
+
+TEST_CASE("DSML parser: text around, two calls, V3.2's function_calls block, lenient whitespace") {
+  const std::string two = TC_OPEN + "\n" + dsml_call("get_weather", {param("city", "true", "Paris")}) + "\n" +
+                          dsml_call("add", {param("a", "false", "1"), param("b", "false", "2")}) + "\n" + TC_CLOSE;
+  auto r = parse_v4({"Let me check.\n\n" + two});
+  CHECK(r.content == "Let me check.");
+  CHECK(r.order == "tcc");
+  REQUIRE(r.calls.size() == 2);
+  CHECK(r.calls[0].arguments == R"({"city":"Paris"})");
+  CHECK(r.calls[1].arguments == R"({"a":1,"b":2})");
+  // Plain text, whitespace included, comes back unchanged.
+  r = parse_v4({"Hello ", "world \n", " "});
+  CHECK(r.content == "Hello world \n ");
+  CHECK(r.calls.empty());
+  // V3.2's block name.
+  r = parse_v4({FC_OPEN + "\n" + dsml_call("add", {param("a", "false", "1")}) + "\n" + FC_CLOSE + " done"});
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.content == " done");
+  CHECK(r.order == "ct");
+  // Extra whitespace between tags and inside the opener, a value without string="..." (JSON if it parses).
+  r = parse_v4({TC_OPEN + "\n\n  <" + DSML + "invoke  name = \"add\" >\n  " + param("a", nullptr, "7") + "\n  " +
+                param("s", nullptr, "seven") + "\n  " + INVOKE_CLOSE + "\n\n" + TC_CLOSE});
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].arguments == R"({"a":7,"s":"seven"})");
+  CHECK(r.content.empty());
+}
+
+TEST_CASE("DSML parser: every split point and one byte at a time give the same result") {
+  const std::string text = "Sure.\n\n" + TC_OPEN + "\n" + dsml_call("get_weather", {param("city", "true", "Zürich")}) +
+                           "\n" + dsml_call("add", {param("n", "false", "[1, 2]")}) + "\n" + TC_CLOSE + "\nBye";
+  auto whole = parse_v4({text});
+  REQUIRE(whole.calls.size() == 2);
+  CHECK(whole.content == "Sure.\nBye");
+  CHECK(whole.order == "tcct");
+  for (size_t a = 0; a <= text.size(); ++a) {
+    for (size_t b = a; b <= text.size(); b += 7) {
+      auto r = parse_v4({text.substr(0, a), text.substr(a, b - a), text.substr(b)});
+      CAPTURE(a);
+      CAPTURE(b);
+      CHECK(r.content == whole.content);
+      REQUIRE(r.calls.size() == 2);
+      CHECK(r.calls[0].arguments == R"({"city":"Zürich"})");
+      CHECK(r.calls[1].arguments == R"({"n":[1,2]})");
+      CHECK(r.order == "tcct");
+    }
+  }
+  auto r = parse_v4(bytes_of(text));
+  CHECK(r.content == whole.content);
+  REQUIRE(r.calls.size() == 2);
+  CHECK(r.calls[1].name == "add");
+}
+
+TEST_CASE("DSML parser: a forced prefix in the prompt (primed) and the matching suffix") {
+  const std::string prefix = tool_call_prefix(ChatFormat::DeepSeekV4, "add", true);
+  CHECK(prefix == "</think>\n\n" + TC_OPEN + "\n" + invoke("add") + "\n");
+  CHECK(tool_call_prefix(ChatFormat::DeepSeekV4, "", false) == "\n\n" + TC_OPEN + "\n<" + DSML + "invoke name=\"");
+  CHECK(tool_call_suffix(ChatFormat::DeepSeekV4) == "\n" + INVOKE_CLOSE + "\n" + TC_CLOSE);
+  auto r = parse_v4({param("a", "false", "1"), tool_call_suffix(ChatFormat::DeepSeekV4)}, {"add"}, prefix);
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].arguments == R"({"a":1})");
+  CHECK(r.content.empty());
+  // The model writes the name after the bare opener.
+  r = parse_v4({"get_weather\">\n", param("city", "true", "Oslo"), "\n" + INVOKE_CLOSE + "\n" + TC_CLOSE}, {},
+               tool_call_prefix(ChatFormat::DeepSeekV4, "", false));
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].name == "get_weather");
+  // The forced-call grammar: parameters with JSON values (string="false"), schema order, optional ones optional.
+  const auto schema = nlohmann::ordered_json::parse(
+      R"({"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},"required":["days"]})");
+  const std::vector<ToolSchema> specs{{"get_weather", schema}, {"add", nlohmann::ordered_json()}};
+  auto accepts = [](const JsonGrammar& g, const std::string& text) {
+    GrammarState st = g.initial();
+    return g.feed(st, text) && g.accepting(st);
+  };
+  const JsonGrammar named = tool_call_grammar(ChatFormat::DeepSeekV4, specs, "get_weather");
+  const std::string tail = INVOKE_CLOSE + "\n" + TC_CLOSE;
+  const std::string city = param("city", "false", "\"Oslo\"") + "\n", days = param("days", "false", "3") + "\n";
+  CHECK(accepts(named, city + days + tail));
+  CHECK(accepts(named, days + tail));                        // optional city left out
+  CHECK_FALSE(accepts(named, city + tail));                  // required days missing
+  CHECK_FALSE(accepts(named, days + city + tail));           // schema order
+  CHECK_FALSE(accepts(named, param("days", "false", "\"3\"") + "\n" + tail));  // not an integer
+  r = parse_v4({city + days + tail}, {"get_weather"}, tool_call_prefix(ChatFormat::DeepSeekV4, "get_weather", false));
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.calls[0].arguments == R"({"city":"Oslo","days":3})");
+  const JsonGrammar any = tool_call_grammar(ChatFormat::DeepSeekV4, specs, "");
+  CHECK(accepts(any, "add\">\n" + tail));                   // no declared properties: no parameters
+  CHECK(accepts(any, "get_weather\">\n" + days + tail));
+  CHECK_FALSE(accepts(any, "nope\">\n" + tail));
+}
+
+TEST_CASE("DSML parser: malformed markup comes back verbatim as content") {
+  const std::string good = dsml_call("add", {param("a", "false", "1")});
+  const std::vector<std::string> bad = {
+      TC_OPEN + "\n" + dsml_call("delete_everything", {}) + "\n" + TC_CLOSE,                      // unknown tool
+      TC_OPEN + "\n" + dsml_call("add", {param("a", "false", "{oops")}) + "\n" + TC_CLOSE,         // not JSON
+      TC_OPEN + "\n" + dsml_call("add", {param("a", "maybe", "1")}) + "\n" + TC_CLOSE,             // bad attribute
+      TC_OPEN + "\n" + dsml_call("add", {param("a", "true", "1"), param("a", "true", "2")}) + "\n" + TC_CLOSE,  // dup
+      TC_OPEN + "\n<" + DSML + "invoke>\n" + INVOKE_CLOSE + "\n" + TC_CLOSE,                        // no name
+      TC_OPEN + "\n" + invoke("add") + "\nstray words\n" + INVOKE_CLOSE + "\n" + TC_CLOSE,          // text in a call
+      TC_OPEN + "\n" + invoke("add") + "\n<" + DSML + "parameter name=\"a\" string=\"true\">1" + INVOKE_CLOSE +
+          "\n" + TC_CLOSE,                                                                        // unterminated param
+      TC_OPEN + "\njust some words\n" + TC_CLOSE,                                                  // text in the block
+      TC_OPEN + "\n" + TC_CLOSE,                                                                   // empty block
+      TC_OPEN + "\n" + invoke("add") + "\n" + param("a", "false", "1"),                           // cut at the end
+      TC_OPEN,                                                                                     // opener only
+      "\n\n" + TC_OPEN + "\n" + good + "\n" + FC_CLOSE,  // wrong closer: the call stands, the closer is text
+  };
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const std::string& text = bad[i];
+    CAPTURE(text);
+    auto r = parse_v4({text});
+    auto b = parse_v4(bytes_of(text));
+    CHECK(b.content == r.content);
+    CHECK(b.calls.size() == r.calls.size());
+    if (i + 1 == bad.size()) {
+      REQUIRE(r.calls.size() == 1);
+      CHECK(r.content == "\n" + FC_CLOSE);
+      continue;
+    }
+    CHECK(r.calls.empty());
+    CHECK(r.content == text);
+  }
+  // A good call after a malformed one is still found; the bad part stays text.
+  const std::string bad_then_good =
+      TC_OPEN + "\n" + dsml_call("nope", {}) + "\n" + TC_OPEN + "\n" + good + "\n" + TC_CLOSE;
+  auto r = parse_v4({bad_then_good});
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.content == TC_OPEN + "\n" + dsml_call("nope", {}));
+  // After a good call, an unterminated second call comes back as text; the first stays a call.
+  r = parse_v4(bytes_of(TC_OPEN + "\n" + good + "\n" + invoke("add") + "\n" + param("a", "false", "2")));
+  REQUIRE(r.calls.size() == 1);
+  CHECK(r.content == "\n" + invoke("add") + "\n" + param("a", "false", "2"));
+  // Every prefix of a good block: never a throw; no call -> the prefix comes back whole.
+  const std::string full = "Hi\n\n" + TC_OPEN + "\n" + good + "\n" + TC_CLOSE;
+  for (size_t n = 0; n <= full.size(); ++n) {
+    CAPTURE(n);
+    const std::string cut = full.substr(0, n);
+    auto p = parse_v4({cut});
+    if (p.calls.empty()) {
+      CHECK(p.content == cut);
+      continue;
+    }
+    // After the call: a whitespace-only rest is dropped, a cut closer comes back as text.
+    const std::string tail = cut.substr(cut.rfind(INVOKE_CLOSE) + INVOKE_CLOSE.size());
+    const bool blank = tail.find_first_not_of(" \n") == std::string::npos;
+    if (n == full.size()) CHECK(p.content == "Hi");
+    else CHECK(p.content == "Hi" + (blank ? std::string() : tail));
+  }
 }

@@ -174,12 +174,11 @@ std::vector<latte::ChatMessage> to_cpp(const latte_chat_message* msgs, size_t n)
   return out;
 }
 
-// The format named by the caller, else the one recognised from the model's template; a model without a template
-// gets DeepSeek-V3 (the architecture's native chat format). An unrecognised template is UnsupportedError.
+// The format named by the caller, else the model's (Model::chat_format: deepseek4 -> V4, else from the template,
+// DeepSeek-V3 without one). An unrecognised template is UnsupportedError.
 latte::ChatFormat chat_format_of(const latte_model* model, const char* format) {
   if (format && *format) return latte::chat_format_from_name(format);
-  if (model->chat_template.empty()) return latte::ChatFormat::DeepSeekV3;
-  return latte::detect_chat_format(model->chat_template);
+  return model->model->chat_format();
 }
 
 std::string render_chat_text(const latte_model* model, const latte_chat_message* messages, size_t n_messages,
@@ -604,10 +603,7 @@ latte_status latte_set_tool_call_schema(latte_session* session, const char* form
       if (fn.contains("parameters")) ts.parameters = fn["parameters"];
       specs.push_back(std::move(ts));
     }
-    const std::string& tmpl = session->model->chat_template();
-    latte::ChatFormat f = format && *format ? latte::chat_format_from_name(format)
-                          : tmpl.empty()    ? latte::ChatFormat::DeepSeekV3
-                                            : latte::detect_chat_format(tmpl);
+    latte::ChatFormat f = format && *format ? latte::chat_format_from_name(format) : session->model->chat_format();
     session->grammar = std::make_shared<const latte::JsonGrammar>(
         latte::tool_call_grammar(f, specs, name ? std::string_view(name) : std::string_view()));
     return LATTE_OK;

@@ -158,6 +158,12 @@ std::string Model::chat_template() const {
   return std::string(file_->get_string("tokenizer.chat_template").value_or(""));
 }
 
+ChatFormat Model::chat_format() const {
+  if (arch_ == Arch::Deepseek4) return ChatFormat::DeepSeekV4;  // V4's format is the encoder's, not a template
+  const std::string t = chat_template();
+  return t.empty() ? ChatFormat::DeepSeekV3 : detect_chat_format(t);
+}
+
 std::string Model::name() const {
   if (auto n = file_->get_string("general.name"); n && !n->empty()) return std::string(*n);
   std::string s = file_->path();

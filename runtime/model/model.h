@@ -7,6 +7,7 @@
 #include <string>
 
 #include "runtime/model/hparams.h"
+#include "runtime/text/chat_format.h"
 #include "runtime/text/tokenizer.h"
 
 namespace latte {
@@ -48,6 +49,10 @@ class Model {
   const ModelWeights& weights() const { return *w_; }   // deepseek2 (empty for deepseek4)
   const KernelTable& kernels() const { return *kt_; }
   std::string chat_template() const;         // tokenizer.chat_template or ""
+  // The chat format of the file, decided from general.architecture: deepseek4 -> DeepSeek-V4 (its prompt format
+  // is the official encoder's, whatever template the file carries); deepseek2 -> recognised from
+  // tokenizer.chat_template, DeepSeek-V3 when there is none. UnsupportedError for an unrecognised template.
+  ChatFormat chat_format() const;
   std::string name() const;                  // general.name or file stem
   uint64_t weight_bytes() const;             // all tensor bytes
   uint64_t active_bytes_per_token() const;   // bytes read per generated token (routed experts: top-k share)

@@ -3,7 +3,9 @@
 #include "runtime/text/chat_format.h"
 
 #include "formats/error.h"
+#include "runtime/text/chat_format_v4.h"
 #include "runtime/text/deepseek_markers.h"
+#include "runtime/text/dsml.h"
 #include "runtime/text/literal_text.h"
 #include "runtime/text/tokenizer.h"
 
@@ -165,16 +167,34 @@ const char* chat_format_name(ChatFormat f) {
     case ChatFormat::DeepSeekV2: return "deepseek-v2";
     case ChatFormat::DeepSeekV3: return "deepseek-v3";
     case ChatFormat::DeepSeekR1: return "deepseek-r1";
+    case ChatFormat::DeepSeekV4: return "deepseek-v4";
   }
   return "?";
+}
+
+const char* thinking_mode_name(ThinkingMode t) {
+  switch (t) {
+    case ThinkingMode::Off: return "off";
+    case ThinkingMode::On: return "on";
+    case ThinkingMode::Max: return "max";
+  }
+  return "?";
+}
+
+ThinkingMode thinking_mode_from_name(std::string_view n) {
+  if (n == "on") return ThinkingMode::On;
+  if (n == "off") return ThinkingMode::Off;
+  if (n == "max") return ThinkingMode::Max;
+  throw ArgumentError("unknown thinking mode '" + std::string(n) + "' (known: on, off, max)");
 }
 
 ChatFormat chat_format_from_name(std::string_view n) {
   if (n == "deepseek-v2" || n == "deepseek2" || n == "v2") return ChatFormat::DeepSeekV2;
   if (n == "deepseek-v3" || n == "deepseek3" || n == "v3") return ChatFormat::DeepSeekV3;
   if (n == "deepseek-r1" || n == "r1") return ChatFormat::DeepSeekR1;
+  if (n == "deepseek-v4" || n == "deepseek4" || n == "v4") return ChatFormat::DeepSeekV4;
   throw UnsupportedError("unknown chat format '" + std::string(n) +
-                         "' (known: deepseek-v2, deepseek-v3, deepseek-r1)");
+                         "' (known: deepseek-v2, deepseek-v3, deepseek-r1, deepseek-v4)");
 }
 
 ChatFormat detect_chat_format(std::string_view t) {
@@ -192,27 +212,53 @@ ChatFormat detect_chat_format(std::string_view t) {
                          "(deepseek-v2, deepseek-v3, deepseek-r1)");
 }
 
-std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, const ChatOptions& options,
                         std::string_view bos_text, std::string_view eos_text, const std::vector<ToolSpec>& tools,
                         std::vector<TextRange>* literal) {
   if (literal) literal->clear();
   if (!tools.empty() && !chat_format_has_tools(f)) no_tools(f);
-  if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_generation_prompt, bos_text, eos_text, literal);
-  return render_v3_family(f, messages, add_generation_prompt, bos_text, eos_text, tools, literal);
+  const bool add_gen = options.add_generation_prompt;
+  if (f == ChatFormat::DeepSeekV2) return render_v2(messages, add_gen, bos_text, eos_text, literal);
+  if (f == ChatFormat::DeepSeekV4) return render_chat_v4(messages, options, bos_text, eos_text, tools, literal);
+  return render_v3_family(f, messages, add_gen, bos_text, eos_text, tools, literal);
+}
+
+std::string render_chat(ChatFormat f, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                        std::string_view bos_text, std::string_view eos_text, const std::vector<ToolSpec>& tools,
+                        std::vector<TextRange>* literal) {
+  ChatOptions o;
+  o.add_generation_prompt = add_generation_prompt;
+  return render_chat(f, messages, o, bos_text, eos_text, tools, literal);
+}
+
+std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
+                                        const ChatOptions& options, const std::vector<ToolSpec>& tools) {
+  std::string bos = tok.bos() >= 0 ? tok.text(tok.bos()) : std::string();
+  std::string eos = tok.eos() >= 0 ? tok.text(tok.eos()) : std::string(kEndOfSentence);
+  std::vector<TextRange> literal;
+  const std::string text = render_chat(f, messages, options, bos, eos, tools, &literal);
+  return encode_with_literals(tok, text, /*add_bos=*/false, literal);
 }
 
 std::vector<int32_t> chat_prompt_tokens(const Tokenizer& tok, ChatFormat f, const std::vector<ChatMessage>& messages,
                                         bool add_generation_prompt, const std::vector<ToolSpec>& tools) {
-  std::string bos = tok.bos() >= 0 ? tok.text(tok.bos()) : std::string();
-  std::string eos = tok.eos() >= 0 ? tok.text(tok.eos()) : std::string(kEndOfSentence);
-  std::vector<TextRange> literal;
-  const std::string text = render_chat(f, messages, add_generation_prompt, bos, eos, tools, &literal);
-  return encode_with_literals(tok, text, /*add_bos=*/false, literal);
+  ChatOptions o;
+  o.add_generation_prompt = add_generation_prompt;
+  return chat_prompt_tokens(tok, f, messages, o, tools);
 }
 
-bool chat_format_opens_think(ChatFormat f) { return f == ChatFormat::DeepSeekR1; }
+bool chat_format_opens_think(ChatFormat f, ThinkingMode thinking) {
+  return f == ChatFormat::DeepSeekR1 || (f == ChatFormat::DeepSeekV4 && thinking != ThinkingMode::Off);
+}
 
-bool chat_format_has_tools(ChatFormat f) { return f == ChatFormat::DeepSeekV3 || f == ChatFormat::DeepSeekR1; }
+bool generation_opens_think(ChatFormat f, ThinkingMode thinking, std::string_view last_role) {
+  if (f == ChatFormat::DeepSeekR1) return last_role != "tool";
+  return chat_format_opens_think(f, thinking);
+}
+
+bool chat_format_has_tools(ChatFormat f) { return f != ChatFormat::DeepSeekV2; }
+
+bool chat_format_json_arguments(ChatFormat f) { return f == ChatFormat::DeepSeekV3 || f == ChatFormat::DeepSeekR1; }
 
 namespace {
 void append_tool_calls(std::string& out, ChatFormat f, const std::vector<ToolCall>& calls,
@@ -236,12 +282,26 @@ void append_tool_calls(std::string& out, ChatFormat f, const std::vector<ToolCal
 
 std::string render_tool_calls(ChatFormat f, const std::vector<ToolCall>& calls) {
   std::string out;
-  append_tool_calls(out, f, calls, nullptr);
+  if (f == ChatFormat::DeepSeekV4) append_dsml_block(out, calls, nullptr);
+  else append_tool_calls(out, f, calls, nullptr);
   return out;
 }
 
 std::string tool_call_prefix(ChatFormat f, std::string_view name, bool close_think) {
   if (!chat_format_has_tools(f)) no_tools(f);
+  if (f == ChatFormat::DeepSeekV4) {  // the assistant turn: [reasoning</think>] content "\n\n" block
+    std::string out = close_think ? std::string(kThinkClose) : std::string();
+    out += "\n\n";
+    out += kDsmlToolCallsOpen;
+    out += "\n";
+    out += kDsmlInvokeOpen;
+    out += " name=\"";
+    if (!name.empty()) {
+      out += name;
+      out += "\">\n";
+    }
+    return out;
+  }
   std::string out = close_think ? "</think>\n\n" : "";
   out += kToolCallsBegin;
   out += kToolCallBegin;
@@ -256,6 +316,13 @@ std::string tool_call_prefix(ChatFormat f, std::string_view name, bool close_thi
 
 std::string tool_call_suffix(ChatFormat f) {
   if (!chat_format_has_tools(f)) no_tools(f);
+  if (f == ChatFormat::DeepSeekV4) {
+    std::string out = "\n";
+    out += kDsmlInvokeClose;
+    out += "\n";
+    out += kDsmlToolCallsClose;
+    return out;
+  }
   std::string out = "\n```";
   out += kToolCallEnd;
   out += kToolCallsEnd;

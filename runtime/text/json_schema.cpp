@@ -5,6 +5,7 @@
 #include <set>
 
 #include "formats/error.h"
+#include "runtime/text/deepseek_markers.h"
 
 namespace latte {
 
@@ -268,8 +269,74 @@ JsonGrammar json_object_grammar() {
   return g;
 }
 
+namespace {
+
+// DSML (V4): after the opener `<｜DSML｜invoke name="` (+ `NAME">\n` when the prompt has it), the parameters of the
+// tool's `properties` in schema order, each `<｜DSML｜parameter name="K" string="false">VALUE</｜DSML｜parameter>\n`
+// with VALUE JSON matching the property's schema (strings too, as JSON strings: raw text, string="true", has no
+// grammar node), optional ones may be left out, then `</｜DSML｜invoke>\n</｜DSML｜tool_calls>`. A tool without
+// declared properties is called with no parameters. The parser (tool_calls.h) reads any of these back.
+JsonGrammar dsml_call_grammar(ChatFormat f, const std::vector<ToolSchema>& tools, std::string_view prefix_name) {
+  JsonGrammar g;
+  Compiler c(g);
+  std::string close(markers::kDsmlInvokeClose);
+  close += "\n";
+  close += markers::kDsmlToolCallsClose;
+  const int32_t suffix = c.literal(close);
+  auto params = [&](const ToolSchema& t) {
+    const ojson& s = t.parameters;
+    if (s.is_null() || !s.is_object() || !s.contains("properties") || !s["properties"].is_object() ||
+        s["properties"].empty())
+      return suffix;
+    std::vector<std::string> required;
+    if (s.contains("required") && s["required"].is_array())
+      for (const auto& x : s["required"])
+        if (x.is_string()) required.push_back(x.get<std::string>());
+    std::vector<std::pair<int32_t, bool>> items;  // (parameter node, required)
+    for (const auto& [k, v] : s["properties"].items()) {
+      std::string open(markers::kDsmlParameterOpen);
+      open += " name=\"" + k + "\" string=\"false\">";
+      std::string end(markers::kDsmlParameterClose);
+      end += "\n";
+      int32_t node = c.group(GrammarKind::Seq, {c.literal(open), c.value(v, "/properties/" + k, 1), c.literal(end)});
+      items.emplace_back(node, std::find(required.begin(), required.end(), k) != required.end());
+    }
+    // From the last item back: rest(i) = item_i rest(i+1), or just rest(i+1) when item i is optional. The tails
+    // are shared, so the graph stays linear in the number of properties.
+    int32_t rest = suffix;
+    for (size_t i = items.size(); i-- > 0;) {
+      int32_t with = c.group(GrammarKind::Seq, {items[i].first, rest});
+      rest = items[i].second ? with : c.group(GrammarKind::Alt, {with, rest});
+    }
+    return rest;
+  };
+  int32_t top;
+  if (!prefix_name.empty()) {
+    auto it = std::find_if(tools.begin(), tools.end(), [&](const ToolSchema& t) { return t.name == prefix_name; });
+    if (it == tools.end()) throw ArgumentError("tool call grammar: no tool named '" + std::string(prefix_name) + "'");
+    top = params(*it);
+  } else {
+    const std::string bare = tool_call_prefix(f, "", false);
+    std::vector<int32_t> alts;
+    for (const auto& t : tools) {
+      if (t.name.empty()) throw ArgumentError("tool call grammar: a tool without a name");
+      const std::string full = tool_call_prefix(f, t.name, false);
+      if (full.compare(0, bare.size(), bare) != 0 || full.size() <= bare.size())
+        throw UnsupportedError(std::string("tool call grammar: the ") + chat_format_name(f) +
+                               " call prefix with a name does not extend the one without");
+      alts.push_back(c.group(GrammarKind::Seq, {c.literal(full.substr(bare.size())), params(t)}));
+    }
+    top = c.group(GrammarKind::Alt, std::move(alts));
+  }
+  g.finish(top);
+  return g;
+}
+
+}  // namespace
+
 JsonGrammar tool_call_grammar(ChatFormat f, const std::vector<ToolSchema>& tools, std::string_view prefix_name) {
   if (tools.empty()) throw ArgumentError("tool call grammar: no tools");
+  if (chat_format_has_tools(f) && !chat_format_json_arguments(f)) return dsml_call_grammar(f, tools, prefix_name);
   JsonGrammar g;
   Compiler c(g);
   auto args = [&](const ToolSchema& t) {

@@ -43,6 +43,9 @@ struct ToolSchema {
 // after it), then arguments matching that tool's schema, then tool_call_suffix(f). When prefix_name is given (the
 // prompt already holds the name), only that tool's arguments and the suffix. The markup comes from the chat
 // format's own functions (chat_format.h), so any format whose call prefix with a name extends the one without works.
+// V4 (DSML parameters instead of one JSON object): each declared property as a parameter with string="false" and a
+// JSON value matching its schema, in schema order, optional ones may be left out; a tool without declared
+// properties is called with none.
 // ArgumentError: no tools, an unknown prefix_name, a format without tool syntax; UnsupportedError: a schema keyword.
 JsonGrammar tool_call_grammar(ChatFormat f, const std::vector<ToolSchema>& tools, std::string_view prefix_name);
 

@@ -7,6 +7,7 @@
 
 #include "formats/error.h"
 #include "runtime/text/deepseek_markers.h"
+#include "runtime/text/dsml.h"
 
 namespace latte {
 
@@ -94,6 +95,10 @@ ToolCallParser::Output ToolCallParser::push(std::string_view piece) {
 }
 
 void ToolCallParser::step(Output& out) {
+  if (format_ == ChatFormat::DeepSeekV4) {
+    step_dsml(out);
+    return;
+  }
   for (;;) {
     std::string_view b = buf_;
     if (state_ == State::Text) {
@@ -159,6 +164,94 @@ void ToolCallParser::step(Output& out) {
       raw_.append(b.substr(0, p + kToolCallEnd.size()));
       buf_.erase(0, p + kToolCallEnd.size());
       finish_call(out);
+    }
+  }
+}
+
+// DSML (V4 "tool_calls", V3.2 "function_calls"): the same three states; a call's body is the text between
+// "<｜DSML｜invoke" and "</｜DSML｜invoke>". Whitespace right before a block opener is markup (the encoder writes
+// "\n\n" there), so trailing whitespace of plain text is held back until it is known not to precede one.
+void ToolCallParser::step_dsml(Output& out) {
+  for (;;) {
+    std::string_view b = buf_;
+    if (state_ == State::Text) {
+      size_t p_v4 = b.find(kDsmlToolCallsOpen), p_v32 = b.find(kDsmlFunctionCallsOpen);
+      size_t p = std::min(p_v4, p_v32);
+      if (p == std::string_view::npos) {
+        size_t hold = std::max(partial_suffix(b, kDsmlToolCallsOpen), partial_suffix(b, kDsmlFunctionCallsOpen));
+        while (hold < b.size() && is_ws(b[b.size() - hold - 1])) ++hold;
+        add_content(out, b.substr(0, b.size() - hold));
+        buf_.erase(0, b.size() - hold);
+        return;
+      }
+      const bool v4 = p == p_v4;
+      std::string_view open = v4 ? kDsmlToolCallsOpen : kDsmlFunctionCallsOpen;
+      size_t text_end = p;
+      while (text_end > 0 && is_ws(b[text_end - 1])) --text_end;
+      add_content(out, b.substr(0, text_end));
+      raw_ = std::string(b.substr(text_end, p + open.size() - text_end));
+      block_close_ = v4 ? kDsmlToolCallsClose : kDsmlFunctionCallsClose;
+      block_calls_ = 0;
+      buf_.erase(0, p + open.size());
+      state_ = State::Block;
+    } else if (state_ == State::Block) {
+      size_t k = 0;
+      while (k < b.size() && is_ws(b[k])) ++k;
+      raw_.append(b.substr(0, k));
+      buf_.erase(0, k);
+      b = buf_;
+      if (b.empty()) return;
+      if (starts_with(b, kDsmlInvokeOpen)) {
+        raw_.append(kDsmlInvokeOpen);
+        buf_.erase(0, kDsmlInvokeOpen.size());
+        state_ = State::Call;
+        body_.clear();
+        cuts_.clear();
+      } else if (starts_with(b, block_close_)) {
+        buf_.erase(0, block_close_.size());
+        if (block_calls_ == 0) {  // an empty block is not a call: give it back as text
+          raw_.append(block_close_);
+          malformed(out);
+        } else {
+          raw_.clear();
+          state_ = State::Text;
+        }
+      } else if ((b.size() < kDsmlInvokeOpen.size() && starts_with(kDsmlInvokeOpen, b)) ||
+                 (b.size() < block_close_.size() && starts_with(block_close_, b))) {
+        return;  // could still become a tag
+      } else {
+        malformed(out);  // text where a call should start; it is scanned again as text
+      }
+    } else {  // Call
+      size_t p = b.find(kDsmlInvokeClose);
+      if (p == std::string_view::npos) {
+        size_t hold = partial_suffix(b, kDsmlInvokeClose);
+        body_.append(b.substr(0, b.size() - hold));
+        raw_.append(b.substr(0, b.size() - hold));
+        buf_.erase(0, b.size() - hold);
+        return;
+      }
+      body_.append(b.substr(0, p));
+      raw_.append(b.substr(0, p + kDsmlInvokeClose.size()));
+      buf_.erase(0, p + kDsmlInvokeClose.size());
+      ParsedToolCall call;
+      bool ok = parse_dsml_invoke(body_, call.name, call.arguments);
+      if (ok && !names_.empty()) ok = std::find(names_.begin(), names_.end(), call.name) != names_.end();
+      if (!ok) {
+        malformed(out);
+        continue;
+      }
+      call.argument_fragments = {call.arguments};  // the JSON is built from the parameters, not generated as is
+      Segment seg;
+      seg.is_call = true;
+      seg.call = std::move(call);
+      out.push_back(std::move(seg));
+      ++n_calls_;
+      ++block_calls_;
+      raw_.clear();
+      body_.clear();
+      cuts_.clear();
+      state_ = State::Block;
     }
   }
 }

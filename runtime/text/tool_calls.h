@@ -3,6 +3,10 @@
 //   DeepSeek-V3 / R1 (GGUF_DEEPSEEK.md §E.8):
 //     <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>
 //     ["\n"<｜tool▁call▁begin｜>...<｜tool▁call▁end｜>]... <｜tool▁calls▁end｜>
+//   DeepSeek-V4 (DSML, dsml.h; V3.2's "function_calls" block is accepted too):
+//     <｜DSML｜tool_calls>\n<｜DSML｜invoke name="NAME">\n<｜DSML｜parameter name="P" string="true">V</｜DSML｜parameter>
+//     ...\n</｜DSML｜invoke>\n...</｜DSML｜tool_calls>   (arguments = the parameters as one JSON object; whitespace
+//     right before the block opener is markup and is not reported as content)
 // A call is reported only once it is complete and valid (known name, arguments a JSON object); a block that is
 // malformed (unknown name, arguments that are not JSON, text where a call should start, unterminated at the end of
 // the stream) comes back verbatim as content, from the first byte that could not be turned into a call.
@@ -19,8 +23,10 @@ namespace latte {
 
 struct ParsedToolCall {
   std::string name;
-  std::string arguments;                        // the JSON object text as generated (outer whitespace trimmed)
+  std::string arguments;                        // the JSON object text as generated (outer whitespace trimmed);
+                                                // V4: built from the DSML parameters (compact, markup order)
   std::vector<std::string> argument_fragments;  // `arguments` cut where the pieces fed to the parser were cut
+                                                // (V4: one fragment, the whole `arguments`)
 };
 
 class ToolCallParser {
@@ -47,6 +53,7 @@ class ToolCallParser {
  private:
   enum class State { Text, Block, Call };
   void step(Output& out);
+  void step_dsml(Output& out);  // V4
   void finish_call(Output& out);
   void malformed(Output& out);
 
@@ -59,6 +66,7 @@ class ToolCallParser {
   std::vector<size_t> cuts_; // offsets in body_ where fed pieces ended
   int n_calls_ = 0;
   int block_calls_ = 0;      // calls completed in the current block
+  std::string_view block_close_;  // V4: the closer of the open block (tool_calls or function_calls)
 };
 
 }  // namespace latte
