@@ -7,13 +7,17 @@
 // from the fresh kv) and the compressed rows visible to it (j < ⌊(t+1)/m⌋: all of them for HCA, the indexer's
 // top-k for CSA); (4) the batch's last W raw rows go into the ring. Step (3) depends only on what is visible at
 // each token, so any split of a sequence into micro-batches gives the same result as one batch.
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
+#include "quant/kernels.h"
 #include "runtime/cache/v4_cache.h"
 #include "runtime/compute/ops.h"
+#include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 #include "runtime/model/v4_parts.h"
 
@@ -206,6 +210,36 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
       rope.rotate(oh + Dh - Dr, cs.data());
     }
   };
+  // Prompt micro-batches: all H heads of token t at once as two products through OpenBLAS (one thread each, inside
+  // the token-parallel region): S [H][n_keys] = scale·Q_t·Kᵀ, the sink softmax per row, O_t [H][Dh] = P·K.
+  // Same values as heads() up to f32 summation order. Per-thread scratch: H·n_keys floats.
+  auto heads_gemm = [&](int64_t t, const float* keys, int64_t n_keys) {
+    thread_local std::vector<float> S, cs;
+    S.resize(static_cast<size_t>(H * n_keys));
+    cs.resize(static_cast<size_t>(Dr));
+    const auto bi = [](int64_t v) { return static_cast<blasint>(v); };
+    {
+      profile::LibScope lib;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bi(H), bi(n_keys), bi(Dh), scale, q + t * HD, bi(Dh), keys,
+                  bi(Dh), 0.0f, S.data(), bi(n_keys));
+    }
+    const KernelTable& kt = ops.kernels();
+    for (int64_t hh = 0; hh < H; ++hh) {
+      float* row = S.data() + hh * n_keys;
+      const float sink = L.attn_sinks[hh];
+      const float mx = std::max(sink, *std::max_element(row, row + n_keys));
+      const float inv = 1.0f / (kt.exp_sum_f32(row, n_keys, mx) + std::exp(sink - mx));
+      for (int64_t k = 0; k < n_keys; ++k) row[k] *= inv;
+    }
+    float* ot = o + t * HD;
+    {
+      profile::LibScope lib;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, bi(H), bi(Dh), bi(n_keys), 1.0f, S.data(), bi(n_keys),
+                  keys, bi(Dh), 0.0f, ot, bi(Dh));
+    }
+    rope.cos_sin(-(pos0 + t), cs.data());
+    for (int64_t hh = 0; hh < H; ++hh) rope.rotate(ot + hh * Dh + Dh - Dr, cs.data());
+  };
   if (n == 1) {
     std::vector<int32_t> sel;
     std::vector<float> iscores;
@@ -219,9 +253,10 @@ void v4_attention(Ops& ops, const V4Hparams& hp, int64_t il, const V4LayerWeight
       thread_local std::vector<int32_t> sel;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n_keys = gather(t, keys, sel, iscores, nullptr);
-        heads(t, keys.data(), n_keys, 0, H);
+        heads_gemm(t, keys.data(), n_keys);
       }
     };
+    openblas_set_num_threads(1);  // one library thread per product: the tokens are the parallel dimension
     if (pool.size() > 1) pool.parallel_for(n, run);
     else run(0, n, 0);
   }
