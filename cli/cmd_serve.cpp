@@ -33,6 +33,7 @@
 #include <httplib.h>
 
 #include "cli/command.h"
+#include "cli/mem_option.h"
 #include "cli/server_page.h"
 #include "cli/server_pool.h"
 #include "cli/server_protocol.h"
@@ -99,6 +100,7 @@ struct ServeOptions {
   bool strict_model = false;  // reject a request "model" that is not the id, the file name or "default"
   std::string chat_format;  // "" = from the model's template (DeepSeek-V3 when it has none)
   int http_threads = 0;
+  std::string mem;  // --mem (mem_option.h)
 };
 
 // What one accepted request asks the generator for.
@@ -213,6 +215,7 @@ class Server {
   explicit Server(const ServeOptions& o) : opt_(o) {
     latte_model* m = nullptr;
     latte_model_params mp = latte_model_default_params();
+    mp.mem_budget = parse_mem_bytes(o.mem);
     check(latte_model_load(o.model.model.c_str(), &mp, &m));
     model_.reset(m);
     served_.id = o.alias.empty() ? file_stem(o.model.model) : o.alias;
@@ -794,6 +797,7 @@ const Registrar reg{Command{
                    ".gguf) or \"default\" (default: any name is accepted, as one model is served)");
       sub.add_option("--chat-format", o->chat_format,
                      "deepseek-v2 | deepseek-v3 | deepseek-r1 (default: from the model's chat template)");
+      sub.add_option("--mem", o->mem, kMemHelp);
       sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")
           ->check(CLI::NonNegativeNumber);
       return [o] { return run_serve(*o); };

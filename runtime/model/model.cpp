@@ -1,5 +1,10 @@
 // Model::load: open the GGUF, read hyper-parameters, tokenizer and weights, choose the kernel table (once).
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -10,6 +15,7 @@
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
 #include "runtime/compute/threads.h"
+#include "runtime/model/expert_cache.h"
 #include "runtime/model/repack.h"
 #include "runtime/model/v4_hparams.h"
 #include "runtime/model/v4_weights.h"
@@ -50,6 +56,22 @@ void check_kernels(const KernelTable& kt, const ModelWeights& w, const V4Weights
     if (at != DType::F32 && !kt.quantize_act[static_cast<uint32_t>(at)] && !type_traits(at).quantize_row)
       throw UnsupportedError(path + ": no activation converter to " + type_traits(at).name);
   }
+}
+
+// Layout of a weight in the repack arena (as repack_views chooses it): interleaved where the kernels have an
+// interleaved gemv, plain otherwise.
+int32_t repack_ilv(const KernelTable& kt, const TensorView& v) {
+  return kt.gemv_il[static_cast<uint32_t>(v.type())] && v.ne[1] >= kInterleave && v.tt->block_elems > 1 ? kInterleave
+                                                                                                         : 1;
+}
+
+// [begin, end) of a view's bytes, shrunk to whole pages.
+void page_range(const TensorView& v, uintptr_t& a, uintptr_t& e) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(v.data);
+  const uintptr_t end = b + static_cast<uintptr_t>(v.ne[2] - 1) * v.nb2 + static_cast<uintptr_t>(v.ne[1]) * v.nb1;
+  a = (b + page - 1) / page * page;
+  e = end / page * page;
 }
 
 }  // namespace
@@ -101,11 +123,76 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   m->kt_ = &kernel_table(isa);
   check_kernels(*m->kt_, *m->w_, m->v4w_.get(), f.path());
 
+  // Memory budget: routed experts into an expert cache when the file does not fit (deepseek2 only).
+  std::set<const TensorView*> routed;  // views served by the cache (not repacked, not populated)
+  if (p.mem_budget > 0) {
+    const uint64_t budget = p.mem_budget == ModelParams::kMemAuto ? read_system_memory().available() : p.mem_budget;
+    const uint64_t reserve = p.mem_reserve ? p.mem_reserve : (uint64_t{512} << 20) + budget / 50;
+    const uint64_t file_bytes = f.file_size();
+    ExpertCacheConfig cc;
+    uint64_t routed_bytes = 0;
+    if (m->arch_ == Arch::Deepseek2)
+      for (auto& L : m->w_->layers) {
+        if (!L.moe || !L.ffn_gate_exps.valid()) {
+          cc.layers.push_back({});
+          continue;
+        }
+        cc.layers.push_back({L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps});
+        for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps}) routed_bytes += v->bytes();
+      }
+    const std::string fits = "model " + format_bytes(file_bytes) + ", budget " + format_bytes(budget) +
+                             (p.mem_budget == ModelParams::kMemAuto ? " (auto)" : "");
+    if (budget == 0 || file_bytes + reserve <= budget) {
+      m->memory_note_ = "memory: " + fits + ": fits, weights used as mapped";
+    } else if (routed_bytes == 0) {
+      m->memory_note_ = "memory: " + fits + ": does not fit and has no routed experts to cache; paged from the file";
+    } else {
+      uint64_t slot = 0;
+      for (const auto& L : cc.layers)
+        if (L[0].valid()) slot = std::max(slot, ExpertCache::slot_bytes_for(L));
+      const uint64_t resident = file_bytes - routed_bytes;
+      const int64_t n_keys = static_cast<int64_t>(cc.layers.size()) * hp.n_expert;
+      const uint64_t room = budget > resident + reserve ? budget - resident - reserve : 0;
+      const int64_t n_slots = std::min<int64_t>(n_keys, static_cast<int64_t>(room / slot));
+      const int64_t min_slots = 2 * hp.n_expert_used;
+      if (n_slots < min_slots)
+        throw ResourceError("--mem " + format_bytes(budget) + ": too small for " + f.path() + ": the weights other than " +
+                            "the routed experts need " + format_bytes(resident) + ", sessions " +
+                            format_bytes(reserve) + ", and the expert cache at least " + std::to_string(min_slots) +
+                            " slots of " + format_bytes(slot));
+      cc.path = f.path();
+      cc.file_base = f.base();
+      cc.n_expert = hp.n_expert;
+      cc.n_slots = n_slots;
+      cc.policy = p.expert_policy;
+      cc.io_threads = std::max(1, p.io_threads);
+      if (p.repack && !p.mlock)
+        for (const auto& L : cc.layers)
+          if (L[0].valid()) {
+            for (size_t i = 0; i < 3; ++i) cc.ilv[i] = repack_ilv(*m->kt_, L[i]);
+            break;
+          }
+      for (auto& L : m->w_->layers)
+        for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps})
+          if (L.moe && v->valid()) routed.insert(v);
+      m->expert_cache_ = std::make_unique<ExpertCache>(std::move(cc));
+      const ExpertCache& ec = *m->expert_cache_;
+      m->memory_note_ = "memory: " + fits + ": does not fit; routed experts (" + format_bytes(routed_bytes) +
+                        ") from an expert cache of " + std::to_string(ec.n_slots()) + " of " +
+                        std::to_string(n_keys) + " experts (" + format_bytes(ec.bytes()) + ", slots of " +
+                        format_bytes(ec.slot_bytes()) + ", " + ec.policy_name() + ", " +
+                        (ec.direct_io() ? "O_DIRECT" : "buffered") + " reads); other weights " +
+                        format_bytes(resident) + " resident";
+    }
+  }
+
   bool repacked = false;
   std::vector<TensorView*> left_mapped;  // views a partial repack left in the mapping
   if (p.repack && !p.mlock) {
     // Views in priority order: the loaders list the weights every token reads before the routed experts.
-    std::vector<TensorView*> views = m->w_->products();
+    std::vector<TensorView*> views;
+    for (TensorView* v : m->w_->products())
+      if (!routed.count(v)) views.push_back(v);
     if (m->v4w_)
       for (TensorView* v : m->v4w_->products()) views.push_back(v);
     // What the copy may use: the available memory less 1 GiB and 10 % of the file (sessions, the part of the file
@@ -139,7 +226,35 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       repacked = true;
     }
   }
-  if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
+  if (m->expert_cache_) {
+    // The routed experts' pages of the mapping are never read: drop any that are mapped or cached (so they do
+    // not count against a cgroup limit) and turn off read-ahead into them; populate only the other weights.
+    const int fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
+    for (const TensorView* v : routed) {
+      uintptr_t a = 0, e = 0;
+      page_range(*v, a, e);
+      if (e > a) {
+        ::madvise(reinterpret_cast<void*>(a), e - a, MADV_RANDOM);
+        ::madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
+        if (fd >= 0)
+          ::posix_fadvise(fd, static_cast<off_t>(a - reinterpret_cast<uintptr_t>(f.base())), static_cast<off_t>(e - a),
+                          POSIX_FADV_DONTNEED);
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    if (p.populate && !p.mlock) {
+      if (!repacked) {
+        left_mapped.clear();
+        for (TensorView* v : m->w_->products())
+          if (!routed.count(v)) left_mapped.push_back(v);
+      }
+      for (const TensorView* v : left_mapped)
+        populate_mapping(v->data, static_cast<size_t>(v->ne[2] - 1) * v->nb2 + static_cast<size_t>(v->ne[1]) * v->nb1);
+    }
+    if (p.mlock)
+      for (const TensorView* v : m->w_->products())
+        if (!routed.count(v)) lock_mapping(v->data, static_cast<size_t>(v->ne[2] - 1) * v->nb2 + static_cast<size_t>(v->ne[1]) * v->nb1, f.path());
+  } else if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
   else if (p.populate && repacked) {
     // Only what stayed in the mapping (populating the whole file would map the released copies again).
     for (size_t i = 0; i < left_mapped.size(); ++i) {
