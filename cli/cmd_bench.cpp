@@ -306,11 +306,16 @@ int bench(BenchOptions& o) {
   const int32_t n_vocab = model->tokenizer().n_vocab();
   std::mt19937 g(1234);
   std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
-  std::vector<int32_t> depth_tokens(size_t(o.depth)), pp_tokens(size_t(o.n_prompt)), tg_tokens(size_t(o.n_gen));
+  // Fresh tokens for every repetition (the warm-up included): with an expert cache, replaying the warm-up's tokens
+  // would replay its routing and overstate the hit rate; for resident weights the speed does not depend on them.
+  const size_t passes = size_t(o.reps) + 1;
+  std::vector<int32_t> depth_tokens(size_t(o.depth)), pp_tokens(size_t(o.n_prompt) * passes),
+      tg_tokens(size_t(o.n_gen) * passes);
   for (auto* v : {&depth_tokens, &pp_tokens, &tg_tokens})
     for (auto& t : *v) t = pick(g);
   if (!depth_tokens.empty()) depth_tokens[0] = model->tokenizer().bos();
-  else if (!pp_tokens.empty()) pp_tokens[0] = model->tokenizer().bos();
+  else
+    for (size_t r = 0; r < passes && o.n_prompt > 0; ++r) pp_tokens[r * size_t(o.n_prompt)] = model->tokenizer().bos();
   const uint64_t active = model->active_bytes_per_token();
   const std::string suffix = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
 
@@ -343,7 +348,7 @@ int bench(BenchOptions& o) {
         if (rep == 1 && model->expert_cache()) st.ec = model->expert_cache()->stats();
         auto t0 = Clock::now();
         const double c0 = process_cpu_seconds();
-        s.eval(pp_tokens);
+        s.eval(std::span<const int32_t>(pp_tokens.data() + size_t(rep) * size_t(o.n_prompt), size_t(o.n_prompt)));
         double sec = std::chrono::duration<double>(Clock::now() - t0).count();
         const double csec = process_cpu_seconds() - c0;
         if (rep > 0) st.tps.push_back(o.n_prompt / sec);
@@ -362,7 +367,8 @@ int bench(BenchOptions& o) {
         if (rep == 1 && model->expert_cache()) st.ec = model->expert_cache()->stats();
         auto t0 = Clock::now();
         const double c0 = process_cpu_seconds();
-        for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
+        for (int i = 0; i < o.n_gen; ++i)
+          s.eval(std::span<const int32_t>(&tg_tokens[size_t(rep) * size_t(o.n_gen) + size_t(i)], 1));
         double sec = std::chrono::duration<double>(Clock::now() - t0).count();
         const double csec = process_cpu_seconds() - c0;
         if (rep > 0) st.tps.push_back(o.n_gen / sec);
@@ -463,7 +469,7 @@ int bench(BenchOptions& o) {
     j["weights"] = layout;
     j["repacked_bytes"] = model->repacked_bytes();
     if (const ExpertCache* ec = model->expert_cache())
-      j["expert_cache"] = {{"slots", ec->n_slots()}, {"experts", ec->n_keys()}, {"slot_bytes", ec->slot_bytes()},
+      j["expert_cache"] = {{"slots", ec->n_slots()}, {"experts", ec->n_experts()}, {"slot_bytes", ec->slot_bytes()},
                            {"bytes", ec->bytes()}, {"policy", ec->policy_name()}, {"direct_io", ec->direct_io()},
                            {"note", model->memory_note()}};
     j["cache_type"] = cache_type_name(sp.cache_type);
@@ -529,7 +535,7 @@ int bench(BenchOptions& o) {
   if (!o.svg.empty()) std::printf("plot: %s\n", o.svg.c_str());
   if (const ExpertCache* ec = model->expert_cache()) {
     std::printf("expert cache: %lld of %lld experts in %s (%s, %s reads)\n", (long long)ec->n_slots(),
-                (long long)ec->n_keys(), human_bytes(double(ec->bytes())).c_str(), ec->policy_name(),
+                (long long)ec->n_experts(), human_bytes(double(ec->bytes())).c_str(), ec->policy_name(),
                 ec->direct_io() ? "O_DIRECT" : "buffered");
     for (const auto& r : runs)
       for (const auto& x : r.results) {

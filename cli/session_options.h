@@ -36,6 +36,7 @@ struct SessionOptions {
   bool no_repack = false;     // keep the weights zero-copy in the mapping (no huge-page / interleaved copy)
   std::string mem;            // --mem: "" (none), "auto" or bytes (mem_option.h)
   std::string expert_policy = "lfu";  // expert cache replacement policy
+  int io_threads = 4;         // expert cache reader threads
   CLI::Option* ctx_opt = nullptr;  // -c, to tell a given value from the default
 
   // A session's context is capped to the model's training context (Session does it); a -c above that is said.
@@ -67,6 +68,8 @@ struct SessionOptions {
     sub.add_option("--mem", mem, kMemHelp);
     sub.add_option("--expert-policy", expert_policy,
                    "expert cache replacement (with --mem): lfu (decayed frequency, default) or lru");
+    sub.add_option("--io-threads", io_threads, "expert cache reader threads (with --mem; default 4)")
+        ->check(CLI::Range(1, 64));
   }
 
   ModelParams model_params() const {
@@ -78,6 +81,7 @@ struct SessionOptions {
     mp.repack = !no_repack;
     mp.mem_budget = parse_mem_bytes(mem);
     mp.expert_policy = expert_policy;
+    mp.io_threads = io_threads;
     // Load progress bar on a terminal for files large enough to take a while (reading / mapping the weights).
     std::error_code ec;
     const auto size = std::filesystem::file_size(mp.path, ec);

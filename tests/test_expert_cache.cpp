@@ -85,12 +85,14 @@ Run run_model(const std::shared_ptr<const Model>& m, const std::vector<int32_t>&
 
 // A budget that leaves exactly `slots` expert slots (reserve 1 MiB).
 uint64_t budget_for(const Model& m, int64_t slots) {
-  uint64_t routed = 0, slot = 0;
+  uint64_t routed = 0;
+  std::vector<std::array<TensorView, 3>> layers;
   for (const auto& L : m.weights().layers)
     if (L.moe) {
       for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps}) routed += v->bytes();
-      slot = std::max(slot, ExpertCache::slot_bytes_for({L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps}));
+      layers.push_back({L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps});
     }
+  const uint64_t slot = ExpertCache::slot_bytes_for(layers);
   return m.file().file_size() - routed + (uint64_t{1} << 20) + static_cast<uint64_t>(slots) * slot + slot / 2;
 }
 

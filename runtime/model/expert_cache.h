@@ -56,6 +56,7 @@ struct ExpertCacheConfig {
   double half_life = 64.0;               // tokens (decayed LFU)
   int io_threads = 4;
   bool direct = true;                    // try O_DIRECT
+  bool prefault = true;                  // fault every slot in at construction (MADV_POPULATE_WRITE)
 };
 
 class ExpertCache {
@@ -69,10 +70,13 @@ class ExpertCache {
 
   // Bytes of one slot (the three parts, 4 KiB-aligned, with room for O_DIRECT alignment).
   static uint64_t slot_bytes_for(const std::array<TensorView, 3>& parts);
+  // Bytes of the slot of a cache over these layers: each part as large as its largest layer's (invalid ignored).
+  static uint64_t slot_bytes_for(const std::vector<std::array<TensorView, 3>>& layers);
   uint64_t slot_bytes() const { return slot_bytes_; }
   int64_t n_slots() const { return static_cast<int64_t>(slots_.size()); }
   uint64_t bytes() const { return slot_bytes_ * slots_.size(); }
-  int64_t n_keys() const { return static_cast<int64_t>(key_slot_.size()); }
+  int64_t n_keys() const { return static_cast<int64_t>(key_slot_.size()); }  // layers × X (dense layers too)
+  int64_t n_experts() const { return n_experts_; }  // routed experts of the MoE layers (what could be cached)
   // Most experts one caller should pin at once (half the slots, at least 1).
   int64_t max_pin() const { return std::max<int64_t>(1, n_slots() / 2); }
   const char* policy_name() const;
@@ -111,6 +115,7 @@ class ExpertCache {
 
   ExpertCacheConfig cfg_;
   uint64_t slot_bytes_ = 0;
+  int64_t n_experts_ = 0;
   std::array<uint64_t, 3> part_off_{}, part_cap_{};
   void* map_ = nullptr;
   size_t map_bytes_ = 0;

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <cstdlib>
 #include <set>
 #include <string>
 
@@ -125,6 +127,8 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
 
   // Memory budget: routed experts into an expert cache when the file does not fit (deepseek2 only).
   std::set<const TensorView*> routed;  // views served by the cache (not repacked, not populated)
+  std::optional<ExpertCacheConfig> cache_cfg;  // made after the repack (which then copies every other weight)
+  std::string cache_note, cache_note_tail;
   if (p.mem_budget > 0) {
     const uint64_t budget = p.mem_budget == ModelParams::kMemAuto ? read_system_memory().available() : p.mem_budget;
     const uint64_t reserve = p.mem_reserve ? p.mem_reserve : (uint64_t{512} << 20) + budget / 50;
@@ -147,11 +151,11 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
     } else if (routed_bytes == 0) {
       m->memory_note_ = "memory: " + fits + ": does not fit and has no routed experts to cache; paged from the file";
     } else {
-      uint64_t slot = 0;
-      for (const auto& L : cc.layers)
-        if (L[0].valid()) slot = std::max(slot, ExpertCache::slot_bytes_for(L));
+      const uint64_t slot = ExpertCache::slot_bytes_for(cc.layers);
       const uint64_t resident = file_bytes - routed_bytes;
-      const int64_t n_keys = static_cast<int64_t>(cc.layers.size()) * hp.n_expert;
+      int64_t n_moe = 0;
+      for (const auto& L : cc.layers) n_moe += L[0].valid();
+      const int64_t n_keys = n_moe * hp.n_expert;  // experts that can be cached
       const uint64_t room = budget > resident + reserve ? budget - resident - reserve : 0;
       const int64_t n_slots = std::min<int64_t>(n_keys, static_cast<int64_t>(room / slot));
       const int64_t min_slots = 2 * hp.n_expert_used;
@@ -166,6 +170,8 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       cc.n_slots = n_slots;
       cc.policy = p.expert_policy;
       cc.io_threads = std::max(1, p.io_threads);
+      // LATTE_EXPERT_PREFAULT=0: leave the slots to be faulted by the first reads (measurement).
+      if (const char* e = std::getenv("LATTE_EXPERT_PREFAULT"); e && std::string(e) == "0") cc.prefault = false;
       if (p.repack && !p.mlock)
         for (const auto& L : cc.layers)
           if (L[0].valid()) {
@@ -175,14 +181,12 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       for (auto& L : m->w_->layers)
         for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps})
           if (L.moe && v->valid()) routed.insert(v);
-      m->expert_cache_ = std::make_unique<ExpertCache>(std::move(cc));
-      const ExpertCache& ec = *m->expert_cache_;
-      m->memory_note_ = "memory: " + fits + ": does not fit; routed experts (" + format_bytes(routed_bytes) +
-                        ") from an expert cache of " + std::to_string(ec.n_slots()) + " of " +
-                        std::to_string(n_keys) + " experts (" + format_bytes(ec.bytes()) + ", slots of " +
-                        format_bytes(ec.slot_bytes()) + ", " + ec.policy_name() + ", " +
-                        (ec.direct_io() ? "O_DIRECT" : "buffered") + " reads); other weights " +
-                        format_bytes(resident) + " resident";
+      cache_note = "memory: " + fits + ": does not fit; routed experts (" + format_bytes(routed_bytes) +
+                   ") from an expert cache of " + std::to_string(n_slots) + " of " + std::to_string(n_keys) +
+                   " experts (" + format_bytes(static_cast<uint64_t>(n_slots) * slot) + ", slots of " +
+                   format_bytes(slot) + ", ";
+      cache_note_tail = " reads); other weights " + format_bytes(resident) + " resident";
+      cache_cfg = std::move(cc);
     }
   }
 
@@ -205,7 +209,8 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
     for (TensorView* v : views) {
       const uint64_t b = repack_bytes({v});
       wanted += b;
-      if (used + b <= budget) {
+      // With an expert cache the budget already counts every other weight as resident: copy them all.
+      if (cache_cfg || used + b <= budget) {
         chosen.push_back(v);
         used += b;
       } else {
@@ -225,6 +230,11 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       m->interleaved_bytes_ = st.interleaved_bytes;
       repacked = true;
     }
+  }
+  if (cache_cfg) {
+    m->expert_cache_ = std::make_unique<ExpertCache>(std::move(*cache_cfg));
+    const ExpertCache& ec = *m->expert_cache_;
+    m->memory_note_ = cache_note + ec.policy_name() + ", " + (ec.direct_io() ? "O_DIRECT" : "buffered") + cache_note_tail;
   }
   if (m->expert_cache_) {
     // The routed experts' pages of the mapping are never read: drop any that are mapped or cached (so they do
