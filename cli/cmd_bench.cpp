@@ -298,6 +298,12 @@ int bench(BenchOptions& o) {
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   if (!model->repack_note().empty()) std::fprintf(stderr, "latte: %s\n", model->repack_note().c_str());
 
+  // The bandwidth probe allocates a buffer of a few times the LLC: with an expert cache the budget is held by the
+  // slots (faulted in at load), and that buffer would push the process over its limit.
+  if (model->expert_cache() && !o.no_probe) {
+    std::fprintf(stderr, "latte: bench: no bandwidth probe with an expert cache (its buffer is not in the budget)\n");
+    o.no_probe = true;
+  }
   SessionOptions so = o.session;
   so.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen);
   SessionParams sp = so.session_params();

@@ -81,6 +81,7 @@ ExpertCache::ExpertCache(ExpertCacheConfig cfg) : cfg_(std::move(cfg)) {
   for (const auto& L : cfg_.layers) n_experts_ += L[0].valid() ? cfg_.n_expert : 0;
   slot_bytes_ = part_cap_[0] + part_cap_[1] + part_cap_[2];
   if (cfg_.n_slots <= 0 || slot_bytes_ == 0) throw ArgumentError("expert cache: no slots");
+  policy_ = make_policy(cfg_.policy, static_cast<int64_t>(cfg_.layers.size()) * cfg_.n_expert, cfg_.half_life);
 
   fd_ = ::open(cfg_.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) throw IoError("expert cache: cannot open '" + cfg_.path + "': " + std::strerror(errno));
@@ -101,22 +102,33 @@ ExpertCache::ExpertCache(ExpertCacheConfig cfg) : cfg_(std::move(cfg)) {
 #ifdef MADV_HUGEPAGE
   ::madvise(base, used, MADV_HUGEPAGE);  // best effort
 #endif
-  // Fault the slots in now (zeroed huge pages; under a cgroup limit also the reclaim and compaction that finds
-  // them), not inside the first reads of generation, where it cost more than the reads themselves (0.4 instead of
-  // ~1 GB/s on the dev box). Best effort: without MADV_POPULATE_WRITE (Linux < 5.14) the reads fault them.
-  if (cfg_.prefault) {
-#ifdef MADV_POPULATE_WRITE
-    ::madvise(base, used, MADV_POPULATE_WRITE);
-#endif
-  }
   slots_.resize(static_cast<size_t>(cfg_.n_slots));
   for (size_t i = 0; i < slots_.size(); ++i) slots_[i].mem = base + i * slot_bytes_;
   key_slot_.assign(cfg_.layers.size() * static_cast<size_t>(cfg_.n_expert), -1);
-  policy_ = make_policy(cfg_.policy, static_cast<int64_t>(key_slot_.size()), cfg_.half_life);
+  if (!cfg_.trace_path.empty()) trace_ = std::fopen(cfg_.trace_path.c_str(), "w");  // best effort (measurement)
   for (int i = 0; i < std::max(1, cfg_.io_threads); ++i) io_.emplace_back([this] { io_loop(); });
+  // Fault the slots in early (zeroed huge pages; under a cgroup limit also the reclaim and compaction that finds
+  // them), not inside the first reads of generation, where it cost more than the reads themselves (0.4 instead of
+  // ~1 GB/s on the dev box). Best effort: without MADV_POPULATE_WRITE (Linux < 5.14) the reads fault them.
+  // On a thread of its own, in 64 MiB steps from the end (slots are taken from the front, so the first reads rarely
+  // meet it); a page already faulted in by a read is left as it is.
+  if (cfg_.prefault) {
+#ifdef MADV_POPULATE_WRITE
+    prefault_ = std::thread([this, base, used] {
+      constexpr size_t kStep = size_t{64} << 20;
+      for (size_t end = used; end > 0 && !stop_prefault_.load(std::memory_order_relaxed);) {
+        const size_t begin = end > kStep ? end - kStep : 0;
+        if (::madvise(base + begin, end - begin, MADV_POPULATE_WRITE) != 0) break;  // best effort
+        end = begin;
+      }
+    });
+#endif
+  }
 }
 
 ExpertCache::~ExpertCache() {
+  stop_prefault_.store(true);
+  if (prefault_.joinable()) prefault_.join();
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
@@ -126,6 +138,7 @@ ExpertCache::~ExpertCache() {
   if (map_) ::munmap(map_, map_bytes_);
   if (fd_ >= 0) ::close(fd_);
   if (fd_direct_ >= 0) ::close(fd_direct_);
+  if (trace_) std::fclose(trace_);
 }
 
 const char* ExpertCache::policy_name() const { return policy_->name(); }
@@ -156,6 +169,8 @@ bool ExpertCache::acquire(int32_t layer, const int32_t* ids, const int32_t* toke
   }
   t.layer = layer;
   t.slot.assign(static_cast<size_t>(n), -1);
+  if (trace_)
+    for (int64_t i = 0; i < n; ++i) std::fprintf(trace_, "%d %d %d\n", layer, ids[i], tokens ? tokens[i] : 1);
   // Hits first (pinned, so the misses cannot evict them).
   for (int64_t i = 0; i < n; ++i) {
     const int32_t key = static_cast<int32_t>(kbase) + ids[i];
@@ -244,6 +259,10 @@ void ExpertCache::advance(int64_t tokens) {
   std::lock_guard<std::mutex> lk(mu_);
   policy_->advance(tokens);
   st_.tokens += tokens;
+  if (trace_) {
+    std::fprintf(trace_, "t %lld\n", static_cast<long long>(tokens));
+    std::fflush(trace_);
+  }
 }
 
 ExpertCacheStats ExpertCache::stats() const {

@@ -16,11 +16,13 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,10 +55,11 @@ struct ExpertCacheConfig {
   int64_t n_slots = 0;
   std::array<int32_t, 3> ilv = {1, 1, 1};  // layout in the slot per part (1 = plain; see tensor_view.h)
   std::string policy = "lfu";            // expert_policy.h
-  double half_life = 64.0;               // tokens (decayed LFU)
+  double half_life = kDefaultHalfLife;   // tokens (decayed LFU)
   int io_threads = 4;
   bool direct = true;                    // try O_DIRECT
-  bool prefault = true;                  // fault every slot in at construction (MADV_POPULATE_WRITE)
+  std::string trace_path;                // "": no trace; else acquisitions and token advances are written there
+  bool prefault = true;                  // fault every slot in from a background thread (MADV_POPULATE_WRITE)
 };
 
 class ExpertCache {
@@ -133,7 +136,10 @@ class ExpertCache {
   int in_flight_ = 0;
   double busy_start_ = 0.0;
   ExpertCacheStats st_;
+  std::FILE* trace_ = nullptr;
   std::vector<std::thread> io_;
+  std::thread prefault_;                   // faults the slots in at start (cfg_.prefault)
+  std::atomic<bool> stop_prefault_{false};
 };
 
 }  // namespace latte

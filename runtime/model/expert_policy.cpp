@@ -66,7 +66,7 @@ class DecayedLfu final : public ReplacementPolicy {
 
 std::unique_ptr<ReplacementPolicy> make_policy(const std::string& name, int64_t n_keys, double half_life) {
   if (name == "lru") return std::make_unique<Lru>(n_keys);
-  if (name == "lfu" || name.empty()) return std::make_unique<DecayedLfu>(n_keys, half_life > 0 ? half_life : 64.0);
+  if (name == "lfu" || name.empty()) return std::make_unique<DecayedLfu>(n_keys, half_life > 0 ? half_life : kDefaultHalfLife);
   throw ArgumentError("expert cache policy: unknown '" + name + "' (expected lru or lfu)");
 }
 

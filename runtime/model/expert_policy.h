@@ -26,8 +26,12 @@ class ReplacementPolicy {
   virtual int32_t victim(const int32_t* candidates, int64_t n) const = 0;
 };
 
+// Decayed LFU's default half-life, in tokens. Chosen by replaying recorded routing (bench/expert_policy_sim.py,
+// README "Models larger than RAM"): 8-16 tokens beat 4 and 64 on the trained tiny model and on V2-Lite's shape.
+constexpr double kDefaultHalfLife = 8.0;
+
 // "lru" or "lfu" (decayed LFU, the default: it measured better, see the README's expert-cache section).
 // n_keys: keys are in [0, n_keys). half_life: tokens (decayed LFU only). ArgumentError for another name.
-std::unique_ptr<ReplacementPolicy> make_policy(const std::string& name, int64_t n_keys, double half_life = 64.0);
+std::unique_ptr<ReplacementPolicy> make_policy(const std::string& name, int64_t n_keys, double half_life = kDefaultHalfLife);
 
 }  // namespace latte

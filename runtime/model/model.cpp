@@ -131,7 +131,9 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   std::string cache_note, cache_note_tail;
   if (p.mem_budget > 0) {
     const uint64_t budget = p.mem_budget == ModelParams::kMemAuto ? read_system_memory().available() : p.mem_budget;
-    const uint64_t reserve = p.mem_reserve ? p.mem_reserve : (uint64_t{512} << 20) + budget / 50;
+    // Default reserve for sessions and buffers: 512 MiB + 2 %, at most a quarter of a small budget.
+    const uint64_t reserve =
+        p.mem_reserve ? p.mem_reserve : std::min((uint64_t{512} << 20) + budget / 50, budget / 4);
     const uint64_t file_bytes = f.file_size();
     ExpertCacheConfig cc;
     uint64_t routed_bytes = 0;
@@ -172,6 +174,8 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       cc.io_threads = std::max(1, p.io_threads);
       // LATTE_EXPERT_PREFAULT=0: leave the slots to be faulted by the first reads (measurement).
       if (const char* e = std::getenv("LATTE_EXPERT_PREFAULT"); e && std::string(e) == "0") cc.prefault = false;
+      // LATTE_EXPERT_TRACE=FILE: every acquisition as a text line "layer expert tokens" (policy measurement).
+      if (const char* e = std::getenv("LATTE_EXPERT_TRACE")) cc.trace_path = e;
       if (p.repack && !p.mlock)
         for (const auto& L : cc.layers)
           if (L[0].valid()) {

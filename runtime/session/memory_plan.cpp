@@ -257,9 +257,12 @@ MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sess
   }
   if (model.expert_cache()) {
     // Routed experts come from the expert cache, sized by the --mem budget at load (Model::memory_note): they are
-    // not paged from the mapping, and the cache's slots are the budget's, not part of this plan.
+    // not paged from the mapping.
     n.file_bytes -= std::min(n.file_bytes, n.routed_bytes_total);
     n.routed_bytes_total = 0;
+    // The repack arena and the slots were allocated (and faulted in) at load, inside the budget: what is available
+    // now is what the sessions get.
+    n.owned_weight_bytes = 0;
   }
   if (hp.n_expert > 0)
     n.routed_bytes_per_token =
