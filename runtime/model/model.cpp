@@ -151,7 +151,10 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
     if (budget == 0 || file_bytes + reserve <= budget) {
       m->memory_note_ = "memory: " + fits + ": fits, weights used as mapped";
     } else if (routed_bytes == 0) {
-      m->memory_note_ = "memory: " + fits + ": does not fit and has no routed experts to cache; paged from the file";
+      m->memory_note_ = "memory: " + fits + ": does not fit; " +
+                        (m->arch_ == Arch::Deepseek2 ? "no routed experts to cache"
+                                                     : "the expert cache serves deepseek2 files only") +
+                        ", weights paged from the file";
     } else {
       const uint64_t slot = ExpertCache::slot_bytes_for(cc.layers);
       const uint64_t resident = file_bytes - routed_bytes;
