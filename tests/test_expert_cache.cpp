@@ -7,6 +7,7 @@
 //    40-token prefill and then token-by-token decode, for every tiny model file (tiny-dsv3 f32/bf16/q8_0/q6_k/
 //    q4_k_m/q4_0: V3 style, flavours 1 and 2; tiny-dsv2 f32/bf16/q8_0/q6_k: V2 style), with the repacked
 //    (interleaved slots) and the --no-repack (plain slots) layouts, both replacement policies;
+//  - two sessions on two threads sharing one cached model get the same bit-identical logits;
 //  - the cache really missed and read (hits, misses, bytes > 0); a budget below the resident weights is refused;
 //  - --mem parsing (cli/mem_option.h).
 #include <doctest/doctest.h>
@@ -15,6 +16,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/mem_option.h"
@@ -179,6 +181,37 @@ TEST_CASE("expert cache: logits bit-identical to the resident model") {
                         (what + ": decode step " + std::to_string(i) + " logits differ"));
       }
     }
+  }
+}
+
+TEST_CASE("expert cache: concurrent sessions share it") {
+  // Two sessions on two threads over one cached model (10 slots: their pins compete, one waits for the other's
+  // releases) give the resident model's logits, bit for bit.
+  ModelParams mp;
+  mp.path = test::model_path("tiny-dsv3/tiny-dsv3-q4_k_m.gguf");
+  mp.repack = true;
+  auto full = Model::load(mp);
+  ModelParams cp = mp;
+  cp.mem_budget = budget_for(*full, 10);
+  cp.mem_reserve = uint64_t{1} << 20;
+  auto cached = Model::load(cp);
+  REQUIRE(cached->expert_cache() != nullptr);
+  std::vector<std::vector<int32_t>> prompts(2, std::vector<int32_t>(24)), gens(2, std::vector<int32_t>(16));
+  std::mt19937 rng(5);
+  for (auto* set : {&prompts, &gens})
+    for (auto& v : *set)
+      for (auto& t : v) t = static_cast<int32_t>(rng() % 4000) + 10;
+  std::vector<Run> ref(2), got(2);
+  for (size_t i = 0; i < 2; ++i) ref[i] = run_model(full, prompts[i], gens[i]);
+  std::vector<std::thread> th;
+  for (size_t i = 0; i < 2; ++i) th.emplace_back([&, i] { got[i] = run_model(cached, prompts[i], gens[i]); });
+  for (auto& t : th) t.join();
+  for (size_t i = 0; i < 2; ++i) {
+    CHECK(std::memcmp(got[i].prefill.data(), ref[i].prefill.data(), ref[i].prefill.size() * sizeof(float)) == 0);
+    bool same = got[i].decode.size() == ref[i].decode.size();
+    for (size_t k = 0; same && k < ref[i].decode.size(); ++k)
+      same = std::memcmp(got[i].decode[k].data(), ref[i].decode[k].data(), ref[i].decode[k].size() * sizeof(float)) == 0;
+    CHECK(same);
   }
 }
 
