@@ -23,6 +23,7 @@
 #include "runtime/compute/op_profile.h"
 #include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
+#include "runtime/model/expert_cache.h"
 
 namespace latte::cli {
 namespace {
@@ -47,6 +48,7 @@ struct Stats {
   // OpenMP spin-waiting, so with several threads it is a lower bound of the scheduled speed.
   std::vector<double> cpu_tps;
   double cpu_median = 0;
+  ExpertCacheStats ec;  // expert cache over the timed repetitions (--mem, model larger than its budget)
   double median = 0, min = 0, max = 0, mean = 0, stddev = 0;
   void finish() {
     std::vector<double> v = tps;
@@ -296,6 +298,12 @@ int bench(BenchOptions& o) {
   const double load_s = std::chrono::duration<double>(Clock::now() - t_load).count();
   if (!model->repack_note().empty()) std::fprintf(stderr, "latte: %s\n", model->repack_note().c_str());
 
+  // The bandwidth probe allocates a buffer of a few times the LLC: with an expert cache the budget is held by the
+  // slots (faulted in at load), and that buffer would push the process over its limit.
+  if (model->expert_cache() && !o.no_probe) {
+    std::fprintf(stderr, "latte: bench: no bandwidth probe with an expert cache (its buffer is not in the budget)\n");
+    o.no_probe = true;
+  }
   SessionOptions so = o.session;
   so.n_ctx = o.depth + std::max(o.n_prompt, o.n_gen);
   SessionParams sp = so.session_params();
@@ -304,11 +312,16 @@ int bench(BenchOptions& o) {
   const int32_t n_vocab = model->tokenizer().n_vocab();
   std::mt19937 g(1234);
   std::uniform_int_distribution<int32_t> pick(0, n_vocab - 1);
-  std::vector<int32_t> depth_tokens(size_t(o.depth)), pp_tokens(size_t(o.n_prompt)), tg_tokens(size_t(o.n_gen));
+  // Fresh tokens for every repetition (the warm-up included): with an expert cache, replaying the warm-up's tokens
+  // would replay its routing and overstate the hit rate; for resident weights the speed does not depend on them.
+  const size_t passes = size_t(o.reps) + 1;
+  std::vector<int32_t> depth_tokens(size_t(o.depth)), pp_tokens(size_t(o.n_prompt) * passes),
+      tg_tokens(size_t(o.n_gen) * passes);
   for (auto* v : {&depth_tokens, &pp_tokens, &tg_tokens})
     for (auto& t : *v) t = pick(g);
   if (!depth_tokens.empty()) depth_tokens[0] = model->tokenizer().bos();
-  else if (!pp_tokens.empty()) pp_tokens[0] = model->tokenizer().bos();
+  else
+    for (size_t r = 0; r < passes && o.n_prompt > 0; ++r) pp_tokens[r * size_t(o.n_prompt)] = model->tokenizer().bos();
   const uint64_t active = model->active_bytes_per_token();
   const std::string suffix = o.depth > 0 ? " @ d" + std::to_string(o.depth) : "";
 
@@ -338,15 +351,17 @@ int bench(BenchOptions& o) {
       for (int rep = 0; rep <= o.reps; ++rep) {  // rep 0: warm-up
         s.truncate(o.depth);
         if (rep == 1) profile::reset(run.threads);
+        if (rep == 1 && model->expert_cache()) st.ec = model->expert_cache()->stats();
         auto t0 = Clock::now();
         const double c0 = process_cpu_seconds();
-        s.eval(pp_tokens);
+        s.eval(std::span<const int32_t>(pp_tokens.data() + size_t(rep) * size_t(o.n_prompt), size_t(o.n_prompt)));
         double sec = std::chrono::duration<double>(Clock::now() - t0).count();
         const double csec = process_cpu_seconds() - c0;
         if (rep > 0) st.tps.push_back(o.n_prompt / sec);
         if (rep > 0 && csec > 0) st.cpu_tps.push_back(double(o.n_prompt) * run.threads / csec);
       }
       if (o.profile) st.prof = profile::snapshot();
+      if (model->expert_cache()) st.ec = model->expert_cache()->stats() - st.ec;
       st.finish();
       run.results.push_back(st);
     }
@@ -355,15 +370,18 @@ int bench(BenchOptions& o) {
       for (int rep = 0; rep <= o.reps; ++rep) {
         s.truncate(o.depth);
         if (rep == 1) profile::reset(run.threads);
+        if (rep == 1 && model->expert_cache()) st.ec = model->expert_cache()->stats();
         auto t0 = Clock::now();
         const double c0 = process_cpu_seconds();
-        for (int i = 0; i < o.n_gen; ++i) s.eval(std::span<const int32_t>(&tg_tokens[size_t(i)], 1));
+        for (int i = 0; i < o.n_gen; ++i)
+          s.eval(std::span<const int32_t>(&tg_tokens[size_t(rep) * size_t(o.n_gen) + size_t(i)], 1));
         double sec = std::chrono::duration<double>(Clock::now() - t0).count();
         const double csec = process_cpu_seconds() - c0;
         if (rep > 0) st.tps.push_back(o.n_gen / sec);
         if (rep > 0 && csec > 0) st.cpu_tps.push_back(double(o.n_gen) * run.threads / csec);
       }
       if (o.profile) st.prof = profile::snapshot();
+      if (model->expert_cache()) st.ec = model->expert_cache()->stats() - st.ec;
       st.finish();
       run.results.push_back(st);
       run.tg_index = int(run.results.size()) - 1;
@@ -394,7 +412,8 @@ int bench(BenchOptions& o) {
   const SessionStats cs = Session(model, sp).stats();
   const std::string model_desc = model->name() + " " + dominant_type(f);
   const std::string layout =
-      model->repacked_bytes() == 0 ? "mmap" : model->repack_note().empty() ? "repacked" : "partly repacked";
+      std::string(model->repacked_bytes() == 0 ? "mmap" : model->repack_note().empty() ? "repacked" : "partly repacked") +
+      (model->expert_cache() ? " + expert cache" : "");
 
   if (!o.svg.empty()) {
     std::FILE* fp = std::fopen(o.svg.c_str(), "wb");
@@ -415,6 +434,19 @@ int bench(BenchOptions& o) {
                             {"cpu_tps_median", x.cpu_median}, {"cpu_tps_samples", x.cpu_tps}});
     if (o.profile)
       for (size_t i = 0; i < r.results.size(); ++i) j["tests"][i]["profile"] = profile_json(r.results[i].prof);
+    if (const ExpertCache* ec = model->expert_cache())
+      for (size_t i = 0; i < r.results.size(); ++i) {
+        const ExpertCacheStats& c = r.results[i].ec;
+        const double tok = c.tokens > 0 ? double(c.tokens) : 1.0;
+        const double rate = c.read_seconds > 0 ? double(c.bytes_read) / c.read_seconds : 0.0;
+        const double per_tok = double(c.bytes_read) / tok;
+        j["tests"][i]["expert_cache"] = {{"policy", ec->policy_name()}, {"slots", ec->n_slots()},
+                                         {"hits", c.hits}, {"misses", c.misses}, {"hit_rate", c.hit_rate()},
+                                         {"tokens", c.tokens}, {"bytes_read", c.bytes_read},
+                                         {"bytes_read_per_token", per_tok}, {"read_seconds", c.read_seconds},
+                                         {"stall_seconds", c.stall_seconds}, {"disk_read_bytes_per_s", rate},
+                                         {"disk_bound_tps", per_tok > 0 ? rate / per_tok : 0.0}};
+      }
     if (!o.no_probe)
       j["read_bandwidth"] = {{"gbs_median", r.bw.median_gbs}, {"gbs_min", r.bw.min_gbs}, {"gbs_max", r.bw.max_gbs},
                              {"buffer_bytes", r.bw.buffer_bytes}, {"llc_bytes", r.bw.llc_bytes},
@@ -442,6 +474,10 @@ int bench(BenchOptions& o) {
     j["isa"] = isa_name(model->kernels().isa);
     j["weights"] = layout;
     j["repacked_bytes"] = model->repacked_bytes();
+    if (const ExpertCache* ec = model->expert_cache())
+      j["expert_cache"] = {{"slots", ec->n_slots()}, {"experts", ec->n_experts()}, {"slot_bytes", ec->slot_bytes()},
+                           {"bytes", ec->bytes()}, {"policy", ec->policy_name()}, {"direct_io", ec->direct_io()},
+                           {"note", model->memory_note()}};
     j["cache_type"] = cache_type_name(sp.cache_type);
     j["load_seconds"] = load_s;
     j["machine"] = {{"cpus", load.cpus}, {"load_average_1min", load.load1}, {"busy", load.busy},
@@ -503,6 +539,25 @@ int bench(BenchOptions& o) {
   if (model->repacked_bytes() > 0) std::printf(" (%s in anonymous memory)", human_bytes(double(model->repacked_bytes())).c_str());
   std::printf("; model load: %.3f s; repetitions: %d (+1 warm-up)\n", load_s, o.reps);
   if (!o.svg.empty()) std::printf("plot: %s\n", o.svg.c_str());
+  if (const ExpertCache* ec = model->expert_cache()) {
+    std::printf("expert cache: %lld of %lld experts in %s (%s, %s reads)\n", (long long)ec->n_slots(),
+                (long long)ec->n_experts(), human_bytes(double(ec->bytes())).c_str(), ec->policy_name(),
+                ec->direct_io() ? "O_DIRECT" : "buffered");
+    for (const auto& r : runs)
+      for (const auto& x : r.results) {
+        const ExpertCacheStats& c = x.ec;
+        const double tok = c.tokens > 0 ? double(c.tokens) : 1.0;
+        const double rate = c.read_seconds > 0 ? double(c.bytes_read) / c.read_seconds : 0.0;
+        const double per_tok = double(c.bytes_read) / tok;
+        std::printf("expert cache, %s (%d threads): hit rate %.1f %% (%llu hits, %llu misses), %s read from disk per "
+                    "token, disk %.2f GB/s while reading (%.2f s reading, %.2f s stalled)",
+                    x.name.c_str(), r.threads, 100.0 * c.hit_rate(), (unsigned long long)c.hits,
+                    (unsigned long long)c.misses, human_bytes(per_tok).c_str(), rate * 1e-9, c.read_seconds,
+                    c.stall_seconds);
+        if (per_tok > 0 && rate > 0) std::printf("; disk bound %.2f t/s", rate / per_tok);
+        std::printf("\n");
+      }
+  }
   std::printf("machine: %d CPUs, load average %.2f at the start%s; wait policy %s\n", load.cpus, load.load1,
               load.busy ? " (busy: fewer free cores than threads)" : "", wait_policy_description().c_str());
   if (o.profile)

@@ -36,6 +36,7 @@
 #include <httplib.h>
 
 #include "cli/command.h"
+#include "cli/mem_option.h"
 #include "cli/server_page.h"
 #include "cli/server_pool.h"
 #include "cli/server_protocol.h"
@@ -103,6 +104,7 @@ struct ServeOptions {
   std::string chat_format;  // "" = the model's (deepseek4: DeepSeek-V4; else from its template, DeepSeek-V3 without)
   std::string think = "on";  // DeepSeek-V4 thinking mode of requests that do not choose one: on, off, max
   int http_threads = 0;
+  std::string mem;  // --mem (mem_option.h)
 };
 
 // What one accepted request asks the generator for.
@@ -217,6 +219,7 @@ class Server {
   explicit Server(const ServeOptions& o) : opt_(o) {
     latte_model* m = nullptr;
     latte_model_params mp = latte_model_default_params();
+    mp.mem_budget = parse_mem_bytes(o.mem);
     check(latte_model_load(o.model.model.c_str(), &mp, &m));
     model_.reset(m);
     served_.id = o.alias.empty() ? file_stem(o.model.model) : o.alias;
@@ -855,6 +858,7 @@ const Registrar reg{Command{
                      "DeepSeek-V4 thinking mode of requests that choose none (chat_template_kwargs.thinking, "
                      "reasoning_effort): on | off | max")
           ->capture_default_str()->check(CLI::IsMember({"on", "off", "max"}));
+      sub.add_option("--mem", o->mem, kMemHelp);
       sub.add_option("--http-threads", o->http_threads, "HTTP worker threads (default: max(32, 8 x parallel))")
           ->check(CLI::NonNegativeNumber);
       return [o] { return run_serve(*o); };

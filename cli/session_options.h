@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/command.h"
+#include "cli/mem_option.h"
 #include "formats/error.h"
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/sampler.h"
@@ -33,6 +34,9 @@ struct SessionOptions {
   bool mlock = false;         // lock the mapped weights in RAM
   bool no_populate = false;   // leave weight pages to be faulted in on first use
   bool no_repack = false;     // keep the weights zero-copy in the mapping (no huge-page / interleaved copy)
+  std::string mem;            // --mem: "" (none), "auto" or bytes (mem_option.h)
+  std::string expert_policy = "lfu";  // expert cache replacement policy
+  int io_threads = 4;         // expert cache reader threads
   CLI::Option* ctx_opt = nullptr;  // -c, to tell a given value from the default
 
   // A session's context is capped to the model's training context (Session does it); a -c above that is said.
@@ -61,6 +65,11 @@ struct SessionOptions {
     sub.add_flag("--no-repack", no_repack,
                  "keep the weights zero-copy in the file mapping (default: copied at load into huge-page memory, "
                  "row-interleaved for the fast kernels, when RAM allows)");
+    sub.add_option("--mem", mem, kMemHelp);
+    sub.add_option("--expert-policy", expert_policy,
+                   "expert cache replacement (with --mem): lfu (decayed frequency, default) or lru");
+    sub.add_option("--io-threads", io_threads, "expert cache reader threads (with --mem; default 4)")
+        ->check(CLI::Range(1, 64));
   }
 
   ModelParams model_params() const {
@@ -70,6 +79,9 @@ struct SessionOptions {
     mp.mlock = mlock;
     mp.populate = !no_populate;
     mp.repack = !no_repack;
+    mp.mem_budget = parse_mem_bytes(mem);
+    mp.expert_policy = expert_policy;
+    mp.io_threads = io_threads;
     // Load progress bar on a terminal for files large enough to take a while (reading / mapping the weights).
     std::error_code ec;
     const auto size = std::filesystem::file_size(mp.path, ec);
@@ -143,6 +155,9 @@ inline std::string read_text_file(const std::string& path, const char* what) {
 // allocated: throws ResourceError (with a -c that would fit) when the working set cannot fit, and says on stderr
 // what will happen when the weights will be paged from the mapped file.
 inline void check_memory_before_sessions(const Model& model, const SessionParams& sp, int n_sessions = 1) {
+  // --mem: one line saying whether the model fits its budget and what the expert cache uses.
+  if (!model.memory_note().empty() && model.memory_note().find("does not fit") != std::string::npos)
+    std::fprintf(stderr, "latte: %s\n", model.memory_note().c_str());
   MemoryPlan plan = plan_memory(model, sp, n_sessions);
   check_memory(plan);
   if (plan.fit != MemoryFit::InRam) std::fprintf(stderr, "latte: %s\n", describe(plan).c_str());

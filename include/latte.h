@@ -70,6 +70,10 @@ typedef struct latte_model_params {
   /* Optional load progress in [0, 1], called on the loading thread. */
   void (*progress)(float fraction, void* user_data);
   void* progress_user_data;
+  /* Memory budget in bytes for the weights and the sessions (issue 18): 0 = none (the weights are used as mapped),
+   * UINT64_MAX = auto (what the system has available, cgroup limit respected). A model larger than its budget
+   * serves its routed experts from an expert cache filled by explicit reads (same results, disk-bound speed). */
+  uint64_t mem_budget;
 } latte_model_params;
 
 LATTE_API latte_model_params latte_model_default_params(void);

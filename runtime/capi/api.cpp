@@ -226,6 +226,7 @@ latte_model_params latte_model_default_params(void) {
   p.expert_groups_used = d.expert_groups_used;
   p.progress = nullptr;
   p.progress_user_data = nullptr;
+  p.mem_budget = d.mem_budget;
   return p;
 }
 
@@ -242,6 +243,7 @@ latte_status latte_model_load(const char* path, const latte_model_params* params
     mp.repack = p.repack;
     mp.expert_groups = p.expert_groups;
     mp.expert_groups_used = p.expert_groups_used;
+    mp.mem_budget = p.mem_budget;  // UINT64_MAX is ModelParams::kMemAuto
     if (p.progress) {
       auto fn = p.progress;
       void* ud = p.progress_user_data;

@@ -2,6 +2,7 @@
 #include "runtime/model/expert_queue.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "runtime/compute/profile.h"
 #include "runtime/compute/threads.h"
 #include "runtime/compute/weight_layout.h"
+#include "runtime/model/expert_cache.h"
 #include "runtime/model/ffn.h"
 
 namespace latte {
@@ -41,6 +43,7 @@ ActFormat act_format(const KernelTable& kt, const TensorView& W) {
 }
 
 // Y[i][0..nr) (row stride ldy) = rows [r0, r0+nr) of matrix e of W times activation rows i < m (stride ts).
+// Here W is one expert's 2-D view and e = 0.
 void product(const KernelTable& kt, const TensorView& W, int64_t e, int64_t r0, int64_t nr, const uint8_t* act,
              size_t ts, int64_t m, float* y, int64_t ldy) {
   const uint32_t wid = static_cast<uint32_t>(W.type());
@@ -104,7 +107,8 @@ bool expert_queue_supported(const Ops& ops, const TensorView& gate, const Tensor
 
 void expert_queue_forward(Ops& ops, const TensorView& gate, const TensorView& up, const TensorView& down,
                           const float* x, int64_t n, int64_t E, const int32_t* idx, const float* wts, int64_t K,
-                          float limit, float* routed, ExpertQueueScratch& s, uint64_t* evals) {
+                          float limit, float* routed, ExpertQueueScratch& s, uint64_t* evals, ExpertCache* cache,
+                          int32_t layer) {
   if (!expert_queue_supported(ops, gate, up, down))
     throw UnsupportedError(std::string("expert queue: no kernels for ") + gate.name + "/" + up.name + "/" + down.name);
   const KernelTable& kt = ops.kernels();
@@ -150,59 +154,124 @@ void expert_queue_forward(Ops& ops, const TensorView& gate, const TensorView& up
     }, 16);
   }
 
-  // 3. gate/up items: h[slot][r0..r0+nr) = swiglu(gate rows, up rows).
+  // 3./4. per round over a set of experts (all of them without a cache): gate/up items, hidden rows quantized once,
+  // down items. Tiles and buffers are sized from the whole batch.
   if (s.h.size() < static_cast<size_t>(slots * F)) s.h.resize(static_cast<size_t>(slots * F));
   const int64_t tile_a = tile_rows(s.count, F, pool.size());
-  build_items(s.count, F, tile_a, s.items);
+  const int64_t tile_b = tile_rows(s.count, Eo, pool.size());
   int32_t m_max = 0;
   for (int32_t c : s.count) m_max = std::max(m_max, c);
   s.up.resize(static_cast<size_t>(pool.size()));
   for (auto& u : s.up)
     if (u.size() < static_cast<size_t>(m_max) * static_cast<size_t>(tile_a)) u.resize(static_cast<size_t>(m_max) * static_cast<size_t>(tile_a));
   float* h = s.h.data();
-  pool.parallel_items(static_cast<int64_t>(s.items.size()), [&](int64_t it, int th) {
-    const int64_t e = s.items[static_cast<size_t>(it)] >> 32, r0 = s.items[static_cast<size_t>(it)] & 0xFFFFFFFF;
-    const int64_t nr = std::min(tile_a, F - r0), m = s.count[static_cast<size_t>(e)];
-    const int64_t off = s.offset[static_cast<size_t>(e)];
-    const uint8_t* a = s.actg.data() + static_cast<size_t>(off) * fx.row_bytes;
-    float* g = h + off * F + r0;
-    float* u = s.up[static_cast<size_t>(th)].data();
-    product(kt, gate, e, r0, nr, a, fx.row_bytes, m, g, F);
-    product(kt, up, e, r0, nr, a, fx.row_bytes, m, u, nr);
-    for (int64_t i = 0; i < m; ++i) silu_mul_limited(g + i * F, u + i * nr, nr, limit);
-  });
-  if (prof) {
-    const double sec = profile::seconds_since(t_start);
-    profile::note_gemm(kt.gemm_tile[static_cast<uint32_t>(gate.type())] ? "queue-tile" : "queue-rows", gate.tt->name,
-                       2 * slots, F, E, sec);
-  }
-
-  // 4. Hidden rows quantized once; down items: d[slot][r0..r0+nr).
-  const auto t_down = prof ? profile::Clock::now() : profile::Clock::time_point{};
-  const uint8_t* acth;
-  if (fh.type == DType::F32 && fh.row_bytes == static_cast<size_t>(F) * sizeof(float)) {
-    acth = reinterpret_cast<const uint8_t*>(h);
-  } else {
-    if (s.acth.size() < fh.row_bytes * static_cast<size_t>(slots)) s.acth.resize(fh.row_bytes * static_cast<size_t>(slots));
-    profile::Scope ps(profile::Phase::ActConvert);
-    pool.parallel_for(slots, [&](int64_t a, int64_t b, int) {
-      for (int64_t i = a; i < b; ++i) fh.convert(h + i * F, s.acth.data() + static_cast<size_t>(i) * fh.row_bytes, F);
-    });
-    acth = s.acth.data();
-  }
+  const bool h_is_act = fh.type == DType::F32 && fh.row_bytes == static_cast<size_t>(F) * sizeof(float);
+  if (!h_is_act && s.acth.size() < fh.row_bytes * static_cast<size_t>(slots))
+    s.acth.resize(fh.row_bytes * static_cast<size_t>(slots));
+  const uint8_t* acth = h_is_act ? reinterpret_cast<const uint8_t*>(h) : s.acth.data();
   if (s.d.size() < static_cast<size_t>(slots * Eo)) s.d.resize(static_cast<size_t>(slots * Eo));
   float* d = s.d.data();
-  const int64_t tile_b = tile_rows(s.count, Eo, pool.size());
-  build_items(s.count, Eo, tile_b, s.items);
-  pool.parallel_items(static_cast<int64_t>(s.items.size()), [&](int64_t it, int) {
-    const int64_t e = s.items[static_cast<size_t>(it)] >> 32, r0 = s.items[static_cast<size_t>(it)] & 0xFFFFFFFF;
-    const int64_t nr = std::min(tile_b, Eo - r0), m = s.count[static_cast<size_t>(e)];
-    const int64_t off = s.offset[static_cast<size_t>(e)];
-    product(kt, down, e, r0, nr, acth + static_cast<size_t>(off) * fh.row_bytes, fh.row_bytes, m, d + off * Eo + r0, Eo);
-  });
-  if (prof)
+  s.mats.resize(static_cast<size_t>(3 * X));
+  if (!cache)
+    for (int64_t e = 0; e < X; ++e)
+      if (s.count[static_cast<size_t>(e)] > 0) {
+        s.mats[static_cast<size_t>(3 * e)] = gate.matrix(e);
+        s.mats[static_cast<size_t>(3 * e + 1)] = up.matrix(e);
+        s.mats[static_cast<size_t>(3 * e + 2)] = down.matrix(e);
+      }
+  double sec_a = prof ? profile::seconds_since(t_start) : 0.0, sec_b = 0.0;  // gate/up time includes step 2
+  // Experts with round_count[e] > 0 (their views in s.mats).
+  auto compute_round = [&]() {
+    const auto t_a = prof ? profile::Clock::now() : profile::Clock::time_point{};
+    build_items(s.round_count, F, tile_a, s.items);
+    pool.parallel_items(static_cast<int64_t>(s.items.size()), [&](int64_t it, int th) {
+      const int64_t e = s.items[static_cast<size_t>(it)] >> 32, r0 = s.items[static_cast<size_t>(it)] & 0xFFFFFFFF;
+      const int64_t nr = std::min(tile_a, F - r0), m = s.count[static_cast<size_t>(e)];
+      const int64_t off = s.offset[static_cast<size_t>(e)];
+      const uint8_t* a = s.actg.data() + static_cast<size_t>(off) * fx.row_bytes;
+      float* g = h + off * F + r0;
+      float* u = s.up[static_cast<size_t>(th)].data();
+      product(kt, s.mats[static_cast<size_t>(3 * e)], 0, r0, nr, a, fx.row_bytes, m, g, F);
+      product(kt, s.mats[static_cast<size_t>(3 * e + 1)], 0, r0, nr, a, fx.row_bytes, m, u, nr);
+      for (int64_t i = 0; i < m; ++i) silu_mul_limited(g + i * F, u + i * nr, nr, limit);
+    });
+    const auto t_b = prof ? profile::Clock::now() : profile::Clock::time_point{};
+    if (prof) sec_a += std::chrono::duration<double>(t_b - t_a).count();
+    if (!h_is_act) {
+      // The round's slots (expert-major, so a union of ranges).
+      s.ids.clear();
+      for (int64_t e = 0; e < X; ++e)
+        if (s.round_count[static_cast<size_t>(e)] > 0)
+          for (int32_t i = s.offset[static_cast<size_t>(e)]; i < s.offset[static_cast<size_t>(e) + 1]; ++i) s.ids.push_back(i);
+      profile::Scope ps(profile::Phase::ActConvert);
+      pool.parallel_for(static_cast<int64_t>(s.ids.size()), [&](int64_t a, int64_t b, int) {
+        for (int64_t j = a; j < b; ++j) {
+          const int64_t i = s.ids[static_cast<size_t>(j)];
+          fh.convert(h + i * F, s.acth.data() + static_cast<size_t>(i) * fh.row_bytes, F);
+        }
+      });
+    }
+    build_items(s.round_count, Eo, tile_b, s.items);
+    pool.parallel_items(static_cast<int64_t>(s.items.size()), [&](int64_t it, int) {
+      const int64_t e = s.items[static_cast<size_t>(it)] >> 32, r0 = s.items[static_cast<size_t>(it)] & 0xFFFFFFFF;
+      const int64_t nr = std::min(tile_b, Eo - r0), m = s.count[static_cast<size_t>(e)];
+      const int64_t off = s.offset[static_cast<size_t>(e)];
+      product(kt, s.mats[static_cast<size_t>(3 * e + 2)], 0, r0, nr, acth + static_cast<size_t>(off) * fh.row_bytes,
+              fh.row_bytes, m, d + off * Eo + r0, Eo);
+    });
+    if (prof) sec_b += profile::seconds_since(t_b);
+  };
+  if (!cache) {
+    s.round_count = s.count;
+    compute_round();
+  } else {
+    // Experts in use, pinned in chunks of at most max_pin(); inside a chunk, rounds over whatever is ready.
+    s.active.clear();
+    for (int64_t e = 0; e < X; ++e)
+      if (s.count[static_cast<size_t>(e)] > 0) s.active.push_back(static_cast<int32_t>(e));
+    const int64_t chunk = cache->max_pin();
+    ExpertCache::Ticket tk;
+    for (size_t c0 = 0; c0 < s.active.size(); c0 += static_cast<size_t>(chunk)) {
+      const size_t c1 = std::min(s.active.size(), c0 + static_cast<size_t>(chunk));
+      const int64_t nc = static_cast<int64_t>(c1 - c0);
+      s.tokens.resize(static_cast<size_t>(nc));
+      for (int64_t i = 0; i < nc; ++i) s.tokens[static_cast<size_t>(i)] = s.count[static_cast<size_t>(s.active[c0 + static_cast<size_t>(i)])];
+      cache->acquire(layer, s.active.data() + c0, s.tokens.data(), nc, tk);
+      try {
+        s.done.assign(static_cast<size_t>(nc), 0);
+        for (int64_t left = nc; left > 0;) {
+          s.round_count.assign(static_cast<size_t>(X), 0);
+          int64_t got = 0;
+          for (int pass = 0; pass < 2 && got == 0; ++pass)
+            for (int64_t i = 0; i < nc; ++i) {
+              if (s.done[static_cast<size_t>(i)]) continue;
+              // Pass 0 takes the ready ones; if none is, pass 1 waits for the first missing one (and takes it).
+              if (pass == 0 ? !cache->ready(tk, i) : got > 0) continue;
+              const ExpertViews& v = pass == 0 ? cache->views(tk, i) : cache->wait(tk, i);
+              const int32_t e = s.active[c0 + static_cast<size_t>(i)];
+              s.mats[static_cast<size_t>(3 * e)] = v.gate;
+              s.mats[static_cast<size_t>(3 * e + 1)] = v.up;
+              s.mats[static_cast<size_t>(3 * e + 2)] = v.down;
+              s.round_count[static_cast<size_t>(e)] = s.count[static_cast<size_t>(e)];
+              s.done[static_cast<size_t>(i)] = 1;
+              ++got;
+            }
+          compute_round();
+          left -= got;
+        }
+      } catch (...) {
+        cache->release(tk);
+        throw;
+      }
+      cache->release(tk);
+    }
+  }
+  if (prof) {
+    profile::note_gemm(kt.gemm_tile[static_cast<uint32_t>(gate.type())] ? "queue-tile" : "queue-rows", gate.tt->name,
+                       2 * slots, F, E, sec_a);
     profile::note_gemm(kt.gemm_tile[static_cast<uint32_t>(down.type())] ? "queue-tile" : "queue-rows", down.tt->name,
-                       slots, Eo, F, profile::seconds_since(t_down));
+                       slots, Eo, F, sec_b);
+  }
 
   // 5. Weighted sum per token in ascending expert order (the order of the one-expert-at-a-time reference).
   pool.parallel_for(n, [&](int64_t a, int64_t b, int) {

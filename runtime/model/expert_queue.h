@@ -20,6 +20,7 @@
 
 namespace latte {
 class Ops;
+class ExpertCache;
 
 struct ExpertQueueScratch {
   std::vector<int32_t> count, offset, slot_tok, slot_of;  // per expert; per slot; per (token, k)
@@ -27,6 +28,9 @@ struct ExpertQueueScratch {
   std::vector<float> h, d;                                // hidden [slots][F], down outputs [slots][E]
   std::vector<int64_t> items;                             // packed (expert, row tile) work items
   std::vector<std::vector<float>> up;                     // per thread: up outputs of one item [m_e][tile]
+  std::vector<TensorView> mats;                           // per expert: gate, up, down 2-D views [3X]
+  std::vector<int32_t> round_count, active, ids, tokens;  // experts of one round / of the cache's tickets
+  std::vector<char> done;
 };
 
 // True if the queue can run these expert tensors (3-D views of one row length each, kernels present); otherwise
@@ -35,8 +39,13 @@ bool expert_queue_supported(const Ops& ops, const TensorView& gate, const Tensor
 
 // routed[t][0..E) = Σ_k wts[t·K+k] · down_e(silu(gate_e x_t) ⊙ up_e x_t) with e = idx[t·K+k], for x [n][E] (rows E
 // floats apart). limit > 0: clamped SwiGLU (ffn.h). routed is overwritten. Adds n·K to *evals if given.
+// cache (optional): the experts of layer `layer` come from the expert cache: the used experts are pinned (at most
+// cache->max_pin() at a time, each loaded once per call), and steps 2-4 run in rounds over the experts that are
+// ready, resident ones first, while the others load. Tiles are chosen from the whole batch, so rounds do not
+// change any product: the result is bit-identical to the call without a cache.
 void expert_queue_forward(Ops& ops, const TensorView& gate, const TensorView& up, const TensorView& down,
                           const float* x, int64_t n, int64_t E, const int32_t* idx, const float* wts, int64_t K,
-                          float limit, float* routed, ExpertQueueScratch& s, uint64_t* evals);
+                          float limit, float* routed, ExpertQueueScratch& s, uint64_t* evals,
+                          ExpertCache* cache = nullptr, int32_t layer = 0);
 
 }  // namespace latte

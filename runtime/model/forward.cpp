@@ -36,6 +36,8 @@ void forward(ForwardState& st, Ops& ops, LatentCache& cache, const int32_t* toke
   float* a = need(st.a, n * E);
 
   for (int64_t t = 0; t < n; ++t) W.token_embd.tt->dequantize_row(W.token_embd.row(tokens[t]), x + t * E, E);
+  ExpertCache* experts = st.model.expert_cache();  // routed experts from the cache (model larger than its budget)
+  if (experts) experts->advance(n);
 
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LayerWeights& L = W.layers[static_cast<size_t>(il)];
@@ -43,7 +45,8 @@ void forward(ForwardState& st, Ops& ops, LatentCache& cache, const int32_t* toke
     mla_forward(ops, hp, st.rope, L, cache, il, h, n, pos0, a, st.mla);
     for (int64_t i = 0; i < n * E; ++i) x[i] += a[i];
     for (int64_t t = 0; t < n; ++t) rmsnorm(x + t * E, L.ffn_norm, h + t * E, E, hp.rms_eps);
-    if (L.moe) moe_forward(ops, st.router, L, E, h, n, a, st.moe, &st.expert_evals);
+    if (L.moe)
+      moe_forward(ops, st.router, L, E, h, n, a, st.moe, &st.expert_evals, nullptr, experts, static_cast<int32_t>(il));
     else {
       profile::Scope pd(profile::Phase::Dense);
       swiglu(ops, L.ffn_gate, L.ffn_up, L.ffn_down, h, E, n, a, E, st.ffn);

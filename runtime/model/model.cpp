@@ -1,6 +1,13 @@
 // Model::load: open the GGUF, read hyper-parameters, tokenizer and weights, choose the kernel table (once).
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <cstdlib>
 #include <set>
 #include <string>
 
@@ -10,6 +17,7 @@
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
 #include "runtime/compute/threads.h"
+#include "runtime/model/expert_cache.h"
 #include "runtime/model/repack.h"
 #include "runtime/model/v4_hparams.h"
 #include "runtime/model/v4_weights.h"
@@ -50,6 +58,22 @@ void check_kernels(const KernelTable& kt, const ModelWeights& w, const V4Weights
     if (at != DType::F32 && !kt.quantize_act[static_cast<uint32_t>(at)] && !type_traits(at).quantize_row)
       throw UnsupportedError(path + ": no activation converter to " + type_traits(at).name);
   }
+}
+
+// Layout of a weight in the repack arena (as repack_views chooses it): interleaved where the kernels have an
+// interleaved gemv, plain otherwise.
+int32_t repack_ilv(const KernelTable& kt, const TensorView& v) {
+  return kt.gemv_il[static_cast<uint32_t>(v.type())] && v.ne[1] >= kInterleave && v.tt->block_elems > 1 ? kInterleave
+                                                                                                         : 1;
+}
+
+// [begin, end) of a view's bytes, shrunk to whole pages.
+void page_range(const TensorView& v, uintptr_t& a, uintptr_t& e) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(v.data);
+  const uintptr_t end = b + static_cast<uintptr_t>(v.ne[2] - 1) * v.nb2 + static_cast<uintptr_t>(v.ne[1]) * v.nb1;
+  a = (b + page - 1) / page * page;
+  e = end / page * page;
 }
 
 }  // namespace
@@ -101,11 +125,85 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
   m->kt_ = &kernel_table(isa);
   check_kernels(*m->kt_, *m->w_, m->v4w_.get(), f.path());
 
+  // Memory budget: routed experts into an expert cache when the file does not fit (deepseek2 only).
+  std::set<const TensorView*> routed;  // views served by the cache (not repacked, not populated)
+  std::optional<ExpertCacheConfig> cache_cfg;  // made after the repack (which then copies every other weight)
+  std::string cache_note, cache_note_tail;
+  if (p.mem_budget > 0) {
+    const uint64_t budget = p.mem_budget == ModelParams::kMemAuto ? read_system_memory().available() : p.mem_budget;
+    // Default reserve for sessions and buffers: 512 MiB + 2 %, at most a quarter of a small budget.
+    const uint64_t reserve =
+        p.mem_reserve ? p.mem_reserve : std::min((uint64_t{512} << 20) + budget / 50, budget / 4);
+    const uint64_t file_bytes = f.file_size();
+    ExpertCacheConfig cc;
+    uint64_t routed_bytes = 0;
+    if (m->arch_ == Arch::Deepseek2)
+      for (auto& L : m->w_->layers) {
+        if (!L.moe || !L.ffn_gate_exps.valid()) {
+          cc.layers.push_back({});
+          continue;
+        }
+        cc.layers.push_back({L.ffn_gate_exps, L.ffn_up_exps, L.ffn_down_exps});
+        for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps}) routed_bytes += v->bytes();
+      }
+    const std::string fits = "model " + format_bytes(file_bytes) + ", budget " + format_bytes(budget) +
+                             (p.mem_budget == ModelParams::kMemAuto ? " (auto)" : "");
+    if (budget == 0 || file_bytes + reserve <= budget) {
+      m->memory_note_ = "memory: " + fits + ": fits, weights used as mapped";
+    } else if (routed_bytes == 0) {
+      m->memory_note_ = "memory: " + fits + ": does not fit; " +
+                        (m->arch_ == Arch::Deepseek2 ? "no routed experts to cache"
+                                                     : "the expert cache serves deepseek2 files only") +
+                        ", weights paged from the file";
+    } else {
+      const uint64_t slot = ExpertCache::slot_bytes_for(cc.layers);
+      const uint64_t resident = file_bytes - routed_bytes;
+      int64_t n_moe = 0;
+      for (const auto& L : cc.layers) n_moe += L[0].valid();
+      const int64_t n_keys = n_moe * hp.n_expert;  // experts that can be cached
+      const uint64_t room = budget > resident + reserve ? budget - resident - reserve : 0;
+      const int64_t n_slots = std::min<int64_t>(n_keys, static_cast<int64_t>(room / slot));
+      const int64_t min_slots = 2 * hp.n_expert_used;
+      if (n_slots < min_slots)
+        throw ResourceError("--mem " + format_bytes(budget) + ": too small for " + f.path() + ": the weights other than " +
+                            "the routed experts need " + format_bytes(resident) + ", sessions " +
+                            format_bytes(reserve) + ", and the expert cache at least " + std::to_string(min_slots) +
+                            " slots of " + format_bytes(slot));
+      cc.path = f.path();
+      cc.file_base = f.base();
+      cc.n_expert = hp.n_expert;
+      cc.n_slots = n_slots;
+      cc.policy = p.expert_policy;
+      cc.io_threads = std::max(1, p.io_threads);
+      // LATTE_EXPERT_PREFAULT=0: leave the slots to be faulted by the first reads (measurement).
+      if (const char* e = std::getenv("LATTE_EXPERT_PREFAULT"); e && std::string(e) == "0") cc.prefault = false;
+      // LATTE_EXPERT_TRACE=FILE: every acquisition as a text line "layer expert tokens" (policy measurement).
+      if (const char* e = std::getenv("LATTE_EXPERT_TRACE")) cc.trace_path = e;
+      if (p.repack && !p.mlock)
+        for (const auto& L : cc.layers)
+          if (L[0].valid()) {
+            for (size_t i = 0; i < 3; ++i) cc.ilv[i] = repack_ilv(*m->kt_, L[i]);
+            break;
+          }
+      for (auto& L : m->w_->layers)
+        for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps})
+          if (L.moe && v->valid()) routed.insert(v);
+      cache_note = "memory: " + fits + ": does not fit; routed experts (" + format_bytes(routed_bytes) +
+                   ") from an expert cache of " + std::to_string(n_slots) + " of " + std::to_string(n_keys) +
+                   " experts (" + format_bytes(static_cast<uint64_t>(n_slots) * slot) + ", slots of " +
+                   format_bytes(slot) + ", ";
+      cache_note_tail = " reads); other weights " + format_bytes(resident) + " resident";
+      cache_cfg = std::move(cc);
+    }
+  }
+
   bool repacked = false;
   std::vector<TensorView*> left_mapped;  // views a partial repack left in the mapping
   if (p.repack && !p.mlock) {
     // Views in priority order: the loaders list the weights every token reads before the routed experts.
-    std::vector<TensorView*> views = m->w_->products();
+    std::vector<TensorView*> views;
+    for (TensorView* v : m->w_->products())
+      if (!routed.count(v)) views.push_back(v);
     if (m->v4w_)
       for (TensorView* v : m->v4w_->products()) views.push_back(v);
     // What the copy may use: the available memory less 1 GiB and 10 % of the file (sessions, the part of the file
@@ -118,7 +216,8 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
     for (TensorView* v : views) {
       const uint64_t b = repack_bytes({v});
       wanted += b;
-      if (used + b <= budget) {
+      // With an expert cache the budget already counts every other weight as resident: copy them all.
+      if (cache_cfg || used + b <= budget) {
         chosen.push_back(v);
         used += b;
       } else {
@@ -139,7 +238,40 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       repacked = true;
     }
   }
-  if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
+  if (cache_cfg) {
+    m->expert_cache_ = std::make_unique<ExpertCache>(std::move(*cache_cfg));
+    const ExpertCache& ec = *m->expert_cache_;
+    m->memory_note_ = cache_note + ec.policy_name() + ", " + (ec.direct_io() ? "O_DIRECT" : "buffered") + cache_note_tail;
+  }
+  if (m->expert_cache_) {
+    // The routed experts' pages of the mapping are never read: drop any that are mapped or cached (so they do
+    // not count against a cgroup limit) and turn off read-ahead into them; populate only the other weights.
+    const int fd = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
+    for (const TensorView* v : routed) {
+      uintptr_t a = 0, e = 0;
+      page_range(*v, a, e);
+      if (e > a) {
+        ::madvise(reinterpret_cast<void*>(a), e - a, MADV_RANDOM);
+        ::madvise(reinterpret_cast<void*>(a), e - a, MADV_DONTNEED);
+        if (fd >= 0)
+          ::posix_fadvise(fd, static_cast<off_t>(a - reinterpret_cast<uintptr_t>(f.base())), static_cast<off_t>(e - a),
+                          POSIX_FADV_DONTNEED);
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    if (p.populate && !p.mlock) {
+      if (!repacked) {
+        left_mapped.clear();
+        for (TensorView* v : m->w_->products())
+          if (!routed.count(v)) left_mapped.push_back(v);
+      }
+      for (const TensorView* v : left_mapped)
+        populate_mapping(v->data, static_cast<size_t>(v->ne[2] - 1) * v->nb2 + static_cast<size_t>(v->ne[1]) * v->nb1);
+    }
+    if (p.mlock)
+      for (const TensorView* v : m->w_->products())
+        if (!routed.count(v)) lock_mapping(v->data, static_cast<size_t>(v->ne[2] - 1) * v->nb2 + static_cast<size_t>(v->ne[1]) * v->nb1, f.path());
+  } else if (p.mlock) lock_mapping(f.base(), f.file_size(), f.path());
   else if (p.populate && repacked) {
     // Only what stayed in the mapping (populating the whole file would map the released copies again).
     for (size_t i = 0; i < left_mapped.size(); ++i) {

@@ -17,6 +17,7 @@ class V4Weights;
 struct V4Hparams;
 struct KernelTable;
 class RepackArena;
+class ExpertCache;
 
 // The architecture of a loaded file, decided once from general.architecture.
 enum class Arch { Deepseek2, Deepseek4 };
@@ -29,6 +30,15 @@ struct ModelParams {
   bool repack = false;        // copy the product weights at load into huge-page anonymous memory, row-interleaved
                               // where the kernels have an interleaved gemv (runtime/model/repack.h); skipped (see
                               // Model::repack_note) when the copy would not fit in available memory
+  // Memory budget (--mem, issue 18), bytes for the weights plus the sessions' working set: 0 = none (the whole
+  // file is used as mapped), kMemAuto = what read_system_memory() finds available (cgroup limit respected). When
+  // the file does not fit (file + mem_reserve > budget), the routed experts are served from an ExpertCache
+  // (runtime/model/expert_cache.h) sized to what is left; every other weight stays as without a budget.
+  static constexpr uint64_t kMemAuto = UINT64_MAX;
+  uint64_t mem_budget = 0;
+  uint64_t mem_reserve = 0;   // bytes of the budget left for sessions and buffers (0: 512 MiB + 2 % of the budget)
+  std::string expert_policy = "lfu";  // expert cache replacement: "lfu" (decayed) or "lru" (expert_policy.h)
+  int io_threads = 4;         // expert cache reader threads
   int expert_groups = -1;     // override expert_group_count (-1: from file; 0: disable groups)
   int expert_groups_used = -1;
   std::function<void(float)> progress;  // load progress 0..1 (optional)
@@ -59,6 +69,11 @@ class Model {
   uint64_t repacked_bytes() const { return repacked_bytes_; }  // weights copied into anonymous memory at load
   uint64_t interleaved_bytes() const { return interleaved_bytes_; }  // of which row-interleaved
   const std::string& repack_note() const { return repack_note_; }  // why a requested repack did not happen ("")
+  // The expert cache when the model did not fit its memory budget (nullptr otherwise). Internally synchronized:
+  // shared by every session of the model.
+  ExpertCache* expert_cache() const { return expert_cache_.get(); }
+  // One line for stderr when a budget was given: whether the model fits and what the cache uses ("" = no budget).
+  const std::string& memory_note() const { return memory_note_; }
 
  private:
   Model() = default;
@@ -71,7 +86,8 @@ class Model {
   std::unique_ptr<ModelWeights> w_;
   const KernelTable* kt_ = nullptr;
   uint64_t repacked_bytes_ = 0, interleaved_bytes_ = 0;
-  std::string repack_note_;
+  std::string repack_note_, memory_note_;
+  std::unique_ptr<ExpertCache> expert_cache_;
   std::unique_ptr<RepackArena> repack_;  // owns the repacked weights (declared last: destroyed first)
 };
 

@@ -111,7 +111,7 @@ namespace {
 // projection runs in one parallel region, then every down projection in a second; the routed outputs are summed
 // in ascending expert order (like the batched path) and added to the shared output. s.idx / s.wts hold the route.
 void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, float* y,
-                     MoeScratch& s, int64_t K) {
+                     MoeScratch& s, int64_t K, ExpertCache* cache, int32_t layer) {
   const bool shared = w.ffn_gate_shexp.valid();
   const int64_t Fe = w.ffn_gate_exps.ne[1], Fs = shared ? w.ffn_gate_shexp.ne[1] : 0;
   s.order.resize(static_cast<size_t>(K));
@@ -126,6 +126,47 @@ void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, in
   float* g = s.ffn.g.data();
   float* u = s.ffn.u.data();
   float* yg = s.yg.data();
+  if (cache) {
+    // Experts from the cache: pin the K (ascending ids; misses start loading), compute the shared experts and the
+    // resident routed ones, then the rest as they arrive. Each product is the same call on the same bytes as
+    // below, so the sum (same order) is bit-identical.
+    s.ids.resize(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) s.ids[static_cast<size_t>(k)] = s.idx[static_cast<size_t>(s.order[static_cast<size_t>(k)])];
+    cache->acquire(layer, s.ids.data(), nullptr, K, s.ticket);
+    s.early.assign(static_cast<size_t>(K), 0);
+    for (int64_t k = 0; k < K; ++k) s.early[static_cast<size_t>(k)] = cache->ready(s.ticket, k);
+    try {
+      for (int pass = 0; pass < 2; ++pass) {
+        s.tasks.clear();
+        if (shared && pass == 0) {
+          s.tasks.push_back({&w.ffn_gate_shexp, 0, x, g});
+          s.tasks.push_back({&w.ffn_up_shexp, 0, x, u});
+        }
+        for (int64_t k = 0; k < K; ++k) {
+          if (s.early[static_cast<size_t>(k)] != (pass == 0)) continue;
+          const ExpertViews& v = pass == 0 ? cache->views(s.ticket, k) : cache->wait(s.ticket, k);
+          s.tasks.push_back({&v.gate, 0, x, g + Fs + k * Fe});
+          s.tasks.push_back({&v.up, 0, x, u + Fs + k * Fe});
+        }
+        if (s.tasks.empty()) continue;
+        ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+        if (shared && pass == 0) silu_mul_limited(g, u, Fs, rp.limit_shexp);
+        for (int64_t k = 0; k < K; ++k)
+          if (s.early[static_cast<size_t>(k)] == (pass == 0))
+            silu_mul_limited(g + Fs + k * Fe, u + Fs + k * Fe, Fe, rp.limit_exp);
+        s.tasks.clear();
+        if (shared && pass == 0) s.tasks.push_back({&w.ffn_down_shexp, 0, g, yg});
+        for (int64_t k = 0; k < K; ++k)
+          if (s.early[static_cast<size_t>(k)] == (pass == 0))
+            s.tasks.push_back({&cache->views(s.ticket, k).down, 0, g + Fs + k * Fe, yg + (k + 1) * E});
+        ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+      }
+    } catch (...) {
+      cache->release(s.ticket);
+      throw;
+    }
+    cache->release(s.ticket);
+  } else {
   s.tasks.clear();
   if (shared) {
     s.tasks.push_back({&w.ffn_gate_shexp, 0, x, g});
@@ -146,6 +187,7 @@ void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, in
     s.tasks.push_back({&w.ffn_down_exps, e, g + Fs + k * Fe, yg + (k + 1) * E});
   }
   ops.gemv_batch(s.tasks.data(), static_cast<int64_t>(s.tasks.size()));
+  }
   for (int64_t j = 0; j < E; ++j) {
     float r = 0.0f;
     for (int64_t k = 0; k < K; ++k) r += s.wts[static_cast<size_t>(s.order[static_cast<size_t>(k)])] * yg[(k + 1) * E + j];
@@ -156,7 +198,8 @@ void moe_decode_step(Ops& ops, const RouterParams& rp, const LayerWeights& w, in
 }  // namespace
 
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t E, const float* x, int64_t n,
-                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed) {
+                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed, ExpertCache* cache,
+                 int32_t layer) {
   const int64_t X = rp.n_expert, K = rp.n_used;
   {
     profile::Scope prof_router(profile::Phase::Router);
@@ -180,7 +223,7 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
   }
   if (n == 1) {
     profile::Scope ps(profile::Phase::RoutedExperts);  // decode: shared and routed products share regions
-    moe_decode_step(ops, rp, w, E, x, y, s, K);
+    moe_decode_step(ops, rp, w, E, x, y, s, K, cache, layer);
     if (expert_evals) *expert_evals += static_cast<uint64_t>(K);
     return;
   }
@@ -197,7 +240,7 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
   float* routed = s.routed.data();
   if (expert_queue_enabled() && expert_queue_supported(ops, w.ffn_gate_exps, w.ffn_up_exps, w.ffn_down_exps)) {
     expert_queue_forward(ops, w.ffn_gate_exps, w.ffn_up_exps, w.ffn_down_exps, x, n, E, s.idx.data(), s.wts.data(),
-                         K, rp.limit_exp, routed, s.queue, expert_evals);
+                         K, rp.limit_exp, routed, s.queue, expert_evals, cache, layer);
     for (int64_t i = 0; i < n * E; ++i) y[i] += routed[i];
     return;
   }
@@ -210,8 +253,21 @@ void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_
     s.yg.resize(static_cast<size_t>(m * E));
     for (int64_t i = 0; i < m; ++i)
       std::memcpy(s.xg.data() + i * E, x + list[static_cast<size_t>(i)].first * E, static_cast<size_t>(E) * 4);
-    swiglu(ops, w.ffn_gate_exps.matrix(e), w.ffn_up_exps.matrix(e), w.ffn_down_exps.matrix(e), s.xg.data(), E, m,
-           s.yg.data(), E, s.ffn, rp.limit_exp);
+    if (cache) {
+      const int32_t id = static_cast<int32_t>(e), nt = static_cast<int32_t>(m);
+      cache->acquire(layer, &id, &nt, 1, s.ticket);
+      try {
+        const ExpertViews& v = cache->wait(s.ticket, 0);
+        swiglu(ops, v.gate, v.up, v.down, s.xg.data(), E, m, s.yg.data(), E, s.ffn, rp.limit_exp);
+      } catch (...) {
+        cache->release(s.ticket);
+        throw;
+      }
+      cache->release(s.ticket);
+    } else {
+      swiglu(ops, w.ffn_gate_exps.matrix(e), w.ffn_up_exps.matrix(e), w.ffn_down_exps.matrix(e), s.xg.data(), E, m,
+             s.yg.data(), E, s.ffn, rp.limit_exp);
+    }
     for (int64_t i = 0; i < m; ++i) {
       const auto [t, wt] = list[static_cast<size_t>(i)];
       float* dst = routed + static_cast<int64_t>(t) * E;

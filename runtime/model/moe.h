@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/model/expert_cache.h"
 #include "runtime/model/expert_queue.h"
 #include "runtime/model/ffn.h"
 #include "runtime/model/hparams.h"
@@ -42,11 +43,18 @@ struct MoeScratch {
   std::vector<std::vector<std::pair<int32_t, float>>> by_expert;  // expert -> (token, weight)
   FfnScratch ffn;
   ExpertQueueScratch queue;  // prefill: routed experts as one work queue (expert_queue.h)
+  // Expert cache (decode): the pinned experts, their ids ascending, and which were computed in the first pass.
+  ExpertCache::Ticket ticket;
+  std::vector<int32_t> ids;
+  std::vector<char> early;
 };
 
 // y[n][E] = Σ_k w_k·Expert_k(x) + Shared(x) for each token row of x [n][E]. Adds the number of (token, expert)
 // evaluations (n × K) to *expert_evals if given. `fixed` ([n][K], optional): hash-routed expert ids per token.
+// `cache` (optional): the routed experts of layer `layer` come from this expert cache instead of w's stacked views
+// (the resident ones are computed while the missing ones load); the result is bit-identical.
 void moe_forward(Ops& ops, const RouterParams& rp, const LayerWeights& w, int64_t n_embd, const float* x, int64_t n,
-                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed = nullptr);
+                 float* y, MoeScratch& s, uint64_t* expert_evals, const int32_t* fixed = nullptr,
+                 ExpertCache* cache = nullptr, int32_t layer = 0);
 
 }  // namespace latte

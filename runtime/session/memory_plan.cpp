@@ -118,23 +118,44 @@ SystemMemory read_system_memory() {
   read_text("/proc/meminfo", meminfo);
   // cgroup v2: "0::/path" in /proc/self/cgroup; the files live at /sys/fs/cgroup/path (or at the root inside a
   // container whose namespace hides the path).
-  std::string self, dir = "/sys/fs/cgroup";
+  // cgroup v1: "N:memory:/path" (the memory controller's hierarchy under /sys/fs/cgroup/memory).
+  std::string self, dir = "/sys/fs/cgroup", v1 = "/sys/fs/cgroup/memory";
+  bool v1_path = false;
   if (read_text("/proc/self/cgroup", self)) {
     std::istringstream in(self);
     std::string line;
-    while (std::getline(in, line))
+    while (std::getline(in, line)) {
       if (line.rfind("0::", 0) == 0 && line.size() > 4) dir += line.substr(3);
+      const size_t c1 = line.find(':'), c2 = c1 == std::string::npos ? c1 : line.find(':', c1 + 1);
+      if (c2 != std::string::npos) {
+        const std::string ctrls = "," + line.substr(c1 + 1, c2 - c1 - 1) + ",";
+        if (ctrls.find(",memory,") != std::string::npos && line.size() > c2 + 2) {
+          v1 += line.substr(c2 + 1);
+          v1_path = true;
+        }
+      }
+    }
   }
+  std::string stat_key = "inactive_file";
   if (!read_text(dir + "/memory.max", cmax)) {
     dir = "/sys/fs/cgroup";
     if (!read_text(dir + "/memory.max", cmax)) {
-      dir.clear();
-      // cgroup v1
-      if (read_text("/sys/fs/cgroup/memory/memory.limit_in_bytes", cmax))
-        read_text("/sys/fs/cgroup/memory/memory.usage_in_bytes", ccur);
+      // cgroup v1: our own group if it has the files, else the hierarchy's root.
+      dir = v1;
+      if (!read_text(dir + "/memory.limit_in_bytes", cmax) && v1_path) {
+        dir = "/sys/fs/cgroup/memory";
+        if (!read_text(dir + "/memory.limit_in_bytes", cmax)) dir.clear();
+      }
+      if (!dir.empty()) {
+        read_text(dir + "/memory.usage_in_bytes", ccur);
+        stat_key = "total_inactive_file";
+      }
+    } else {
+      read_text(dir + "/memory.current", ccur);
     }
+  } else {
+    read_text(dir + "/memory.current", ccur);
   }
-  if (!dir.empty()) read_text(dir + "/memory.current", ccur);
   SystemMemory m = parse_system_memory(meminfo, cmax, ccur);
   // The cgroup's usage includes page cache that the kernel reclaims before an OOM kill: do not count the
   // inactive file pages as used (what `docker stats` does too).
@@ -145,7 +166,7 @@ SystemMemory read_system_memory() {
       std::string key;
       uint64_t v = 0;
       while (in >> key >> v)
-        if (key == "inactive_file") m.cgroup_usage = m.cgroup_usage > v ? m.cgroup_usage - v : 0;
+        if (key == stat_key) m.cgroup_usage = m.cgroup_usage > v ? m.cgroup_usage - v : 0;
     }
   }
   return m;
@@ -233,6 +254,15 @@ MemoryNeeds memory_needs(const Model& model, const SessionParams& sp, int n_sess
     if (!L.moe) continue;
     for (const TensorView* v : {&L.ffn_gate_exps, &L.ffn_up_exps, &L.ffn_down_exps})
       if (v->valid()) n.routed_bytes_total += v->bytes();
+  }
+  if (model.expert_cache()) {
+    // Routed experts come from the expert cache, sized by the --mem budget at load (Model::memory_note): they are
+    // not paged from the mapping.
+    n.file_bytes -= std::min(n.file_bytes, n.routed_bytes_total);
+    n.routed_bytes_total = 0;
+    // The repack arena and the slots were allocated (and faulted in) at load, inside the budget: what is available
+    // now is what the sessions get.
+    n.owned_weight_bytes = 0;
   }
   if (hp.n_expert > 0)
     n.routed_bytes_per_token =

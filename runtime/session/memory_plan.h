@@ -36,7 +36,9 @@ struct SystemMemory {
 SystemMemory parse_system_memory(std::string_view meminfo, std::string_view cgroup_max = {},
                                  std::string_view cgroup_current = {});
 // Reads /proc/meminfo and, if present, /sys/fs/cgroup/memory.{max,current} (our own cgroup v2 directory from
-// /proc/self/cgroup when it is mounted there). Never throws; fields it cannot read stay 0.
+// /proc/self/cgroup when it is mounted there), else cgroup v1's memory.{limit_in_bytes,usage_in_bytes} of our own
+// group (the "memory" line of /proc/self/cgroup under /sys/fs/cgroup/memory, else that hierarchy's root); inactive
+// file pages do not count as used. Never throws; fields it cannot read stay 0.
 SystemMemory read_system_memory();
 
 // What a model + session will need.

@@ -54,6 +54,36 @@ fi
 
 "$LATTE" bench -m "$Q4" -r 0 >/dev/null 2>&1 && fail "-r 0 accepted" || pass "-r 0 rejected"
 
+# --mem below the file size: routed experts from the expert cache; JSON and table report hit rate, bytes read
+# per token and the disk rate, stderr says at load that the model does not fit (5.3 MiB file, 5 MiB budget)
+if "$LATTE" bench -m "$Q4" -p 16 -n 8 -r 1 -t 2 --mem 5M --json >"$tmp/c.json" 2>"$tmp/err"; then
+  python3 - "$tmp/c.json" <<'PY' && pass "bench --mem JSON: expert cache" || fail "bench --mem JSON: $(cat "$tmp/c.json")"
+import json, sys
+b = json.load(open(sys.argv[1]))
+c = b["expert_cache"]
+ok = 0 < c["slots"] < c["experts"] and c["slots"] * c["slot_bytes"] == c["bytes"] and "does not fit" in c["note"]
+for t in b["tests"]:
+    e = t["expert_cache"]
+    ok &= e["hits"] + e["misses"] > 0 and 0 <= e["hit_rate"] <= 1 and e["tokens"] == t["n_tokens"]
+    ok &= e["bytes_read"] >= 0 and abs(e["bytes_read_per_token"] - e["bytes_read"] / e["tokens"]) < 1e-6 * (1 + e["bytes_read"])
+print(json.dumps(b["tests"][-1]["expert_cache"]))
+sys.exit(0 if ok and any(t["expert_cache"]["misses"] > 0 and t["expert_cache"]["disk_read_bytes_per_s"] > 0
+                         for t in b["tests"]) else 1)
+PY
+  grep -q "does not fit; routed experts" "$tmp/err" && pass "--mem: load line on stderr" || fail "no load line: $(cat "$tmp/err")"
+else
+  fail "bench --mem exited non-zero: $(cat "$tmp/err")"
+fi
+if "$LATTE" bench -m "$Q4" -p 0 -n 8 -r 1 -t 2 --mem 5M >"$tmp/c.md" 2>"$tmp/err"; then
+  grep -qE "^expert cache, tg8 \(2 threads\): hit rate [0-9.]+ % .* read from disk per token, disk [0-9.]+ GB/s" "$tmp/c.md" \
+    && grep -q "repacked + expert cache" "$tmp/c.md" && pass "bench --mem table" || fail "table: $(cat "$tmp/c.md")"
+else
+  fail "bench --mem table exited non-zero: $(cat "$tmp/err")"
+fi
+"$LATTE" bench -m "$Q4" -p 0 -n 4 -r 1 --mem 1M >/dev/null 2>"$tmp/err" && fail "--mem 1M accepted" \
+  || { grep -q "too small" "$tmp/err" && pass "--mem too small: one-line error"; } || fail "--mem 1M: $(cat "$tmp/err")"
+"$LATTE" bench -m "$Q4" -p 0 -n 4 -r 1 --mem 6Q >/dev/null 2>&1 && fail "--mem 6Q accepted" || pass "--mem 6Q rejected"
+
 # the wait policy: passive by default (libgomp's spin count 0), the user's choice kept; libgomp prints what it
 # runs with (the last OMP_DISPLAY_ENV block is the re-executed process's)
 spin() { env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose "$@" "$LATTE" --version 2>&1 |
