@@ -124,48 +124,60 @@ void ToolCallParser::step(Output& out) {
         cuts_.clear();
       }
     } else if (state_ == State::Block) {
-      size_t k = 0;
-      while (k < b.size() && is_ws(b[k])) ++k;
-      raw_.append(b.substr(0, k));
-      buf_.erase(0, k);
-      b = buf_;
-      if (b.empty()) return;
-      if (starts_with(b, kToolCallBegin)) {
-        raw_.append(kToolCallBegin);
-        buf_.erase(0, kToolCallBegin.size());
-        state_ = State::Call;
-        body_.clear();
-        cuts_.clear();
-      } else if (starts_with(b, kToolCallsEnd)) {
-        buf_.erase(0, kToolCallsEnd.size());
-        if (block_calls_ == 0) {  // an empty block is not a call: give it back as text
-          raw_.append(kToolCallsEnd);
-          malformed(out);
-        } else {
-          raw_.clear();
-          state_ = State::Text;
-        }
-      } else if ((b.size() < kToolCallBegin.size() && starts_with(kToolCallBegin, b)) ||
-                 (b.size() < kToolCallsEnd.size() && starts_with(kToolCallsEnd, b))) {
-        return;  // could still become a marker
-      } else {
-        malformed(out);  // text where a call should start; it is scanned again as text
-      }
+      if (!block_step(out, kToolCallBegin, kToolCallsEnd)) return;
     } else {  // Call
-      size_t p = b.find(kToolCallEnd);
-      if (p == std::string_view::npos) {
-        size_t hold = partial_suffix(b, kToolCallEnd);
-        body_.append(b.substr(0, b.size() - hold));
-        raw_.append(b.substr(0, b.size() - hold));
-        buf_.erase(0, b.size() - hold);
-        return;
-      }
-      body_.append(b.substr(0, p));
-      raw_.append(b.substr(0, p + kToolCallEnd.size()));
-      buf_.erase(0, p + kToolCallEnd.size());
+      if (!call_step(kToolCallEnd)) return;
       finish_call(out);
     }
   }
+}
+
+bool ToolCallParser::block_step(Output& out, std::string_view call_open, std::string_view block_close) {
+  std::string_view b = buf_;
+  size_t k = 0;
+  while (k < b.size() && is_ws(b[k])) ++k;
+  raw_.append(b.substr(0, k));
+  buf_.erase(0, k);
+  b = buf_;
+  if (b.empty()) return false;
+  if (starts_with(b, call_open)) {
+    raw_.append(call_open);
+    buf_.erase(0, call_open.size());
+    state_ = State::Call;
+    body_.clear();
+    cuts_.clear();
+  } else if (starts_with(b, block_close)) {
+    buf_.erase(0, block_close.size());
+    if (block_calls_ == 0) {  // an empty block is not a call: give it back as text
+      raw_.append(block_close);
+      malformed(out);
+    } else {
+      raw_.clear();
+      state_ = State::Text;
+    }
+  } else if ((b.size() < call_open.size() && starts_with(call_open, b)) ||
+             (b.size() < block_close.size() && starts_with(block_close, b))) {
+    return false;  // could still become a marker
+  } else {
+    malformed(out);  // text where a call should start; it is scanned again as text
+  }
+  return true;
+}
+
+bool ToolCallParser::call_step(std::string_view call_close) {
+  std::string_view b = buf_;
+  size_t p = b.find(call_close);
+  if (p == std::string_view::npos) {
+    size_t hold = partial_suffix(b, call_close);
+    body_.append(b.substr(0, b.size() - hold));
+    raw_.append(b.substr(0, b.size() - hold));
+    buf_.erase(0, b.size() - hold);
+    return false;
+  }
+  body_.append(b.substr(0, p));
+  raw_.append(b.substr(0, p + call_close.size()));
+  buf_.erase(0, p + call_close.size());
+  return true;
 }
 
 // DSML (V4 "tool_calls", V3.2 "function_calls"): the same three states; a call's body is the text between
@@ -195,45 +207,9 @@ void ToolCallParser::step_dsml(Output& out) {
       buf_.erase(0, p + open.size());
       state_ = State::Block;
     } else if (state_ == State::Block) {
-      size_t k = 0;
-      while (k < b.size() && is_ws(b[k])) ++k;
-      raw_.append(b.substr(0, k));
-      buf_.erase(0, k);
-      b = buf_;
-      if (b.empty()) return;
-      if (starts_with(b, kDsmlInvokeOpen)) {
-        raw_.append(kDsmlInvokeOpen);
-        buf_.erase(0, kDsmlInvokeOpen.size());
-        state_ = State::Call;
-        body_.clear();
-        cuts_.clear();
-      } else if (starts_with(b, block_close_)) {
-        buf_.erase(0, block_close_.size());
-        if (block_calls_ == 0) {  // an empty block is not a call: give it back as text
-          raw_.append(block_close_);
-          malformed(out);
-        } else {
-          raw_.clear();
-          state_ = State::Text;
-        }
-      } else if ((b.size() < kDsmlInvokeOpen.size() && starts_with(kDsmlInvokeOpen, b)) ||
-                 (b.size() < block_close_.size() && starts_with(block_close_, b))) {
-        return;  // could still become a tag
-      } else {
-        malformed(out);  // text where a call should start; it is scanned again as text
-      }
+      if (!block_step(out, kDsmlInvokeOpen, block_close_)) return;
     } else {  // Call
-      size_t p = b.find(kDsmlInvokeClose);
-      if (p == std::string_view::npos) {
-        size_t hold = partial_suffix(b, kDsmlInvokeClose);
-        body_.append(b.substr(0, b.size() - hold));
-        raw_.append(b.substr(0, b.size() - hold));
-        buf_.erase(0, b.size() - hold);
-        return;
-      }
-      body_.append(b.substr(0, p));
-      raw_.append(b.substr(0, p + kDsmlInvokeClose.size()));
-      buf_.erase(0, p + kDsmlInvokeClose.size());
+      if (!call_step(kDsmlInvokeClose)) return;
       ParsedToolCall call;
       bool ok = parse_dsml_invoke(body_, call.name, call.arguments);
       if (ok && !names_.empty()) ok = std::find(names_.begin(), names_.end(), call.name) != names_.end();

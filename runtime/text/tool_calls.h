@@ -54,6 +54,11 @@ class ToolCallParser {
   enum class State { Text, Block, Call };
   void step(Output& out);
   void step_dsml(Output& out);  // V4
+  // Block state: whitespace, then a call opener (-> Call), the block's closer (-> Text) or text (malformed).
+  // Returns false when it needs more bytes.
+  bool block_step(Output& out, std::string_view call_open, std::string_view block_close);
+  // Call state: the body up to call_close; true once the closer is consumed (body_ / raw_ hold the call).
+  bool call_step(std::string_view call_close);
   void finish_call(Output& out);
   void malformed(Output& out);
 
