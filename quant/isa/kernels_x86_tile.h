@@ -541,11 +541,7 @@ inline __m256i tile_codes(const BlockQ4_0& b) { return codes_q4_0<A>(b); }
 // Codebook types: the table shifted by kOff into unsigned bytes (MXFP4: doubled E2M1 values + 16, in [4, 28];
 // IQ4_NL: values + 128, in [1, 241]), looked up by the nibbles in element order.
 template <class A>
-inline __m256i tile_codes(const BlockMXFP4& b) {
-  alignas(16) static constexpr uint8_t kU[16] = {16, 17, 18, 19, 20, 22, 24, 28, 16, 15, 14, 13, 12, 10, 8, 4};
-  return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kU))),
-                             unpack_nibbles16<A>(b.qs));
-}
+inline __m256i tile_codes(const BlockMXFP4& b) { return weights_mxfp4<A>(b, mxfp4_codes_table<A>()); }
 template <class A>
 inline __m256i tile_codes(const BlockIQ4_NL& b) {
   alignas(16) static constexpr uint8_t kU[16] = {1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241};
