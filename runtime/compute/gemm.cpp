@@ -43,9 +43,19 @@ bool parse_gemm_backend(const std::string& s, GemmBackend& out) {
 
 bool gemm_backend_available(GemmBackend b) { return b != GemmBackend::Auto; }
 
+std::shared_ptr<WeightConvCache> make_weight_conv_cache(uint64_t budget_bytes) {
+  return std::make_shared<WeightConvCache>(budget_bytes);
+}
+
 GemmContext::GemmContext(const KernelTable& kt, const ThreadPool& pool, bool cache)
-    : impl_(std::make_unique<Impl>(kt, pool, cache)) {
-  if (const char* env = std::getenv("LATTE_GEMM_CACHE"); env && *env && std::string(env) != "0") impl_->cache = true;
+    : GemmContext(kt, pool, cache ? make_weight_conv_cache(UINT64_MAX) : nullptr) {}
+
+GemmContext::GemmContext(const KernelTable& kt, const ThreadPool& pool, std::shared_ptr<WeightConvCache> cache)
+    : impl_(std::make_unique<Impl>(kt, pool, std::move(cache))) {
+  if (const char* env = std::getenv("LATTE_GEMM_CACHE"); env && *env) {
+    impl_->store = std::string(env) == "0" ? nullptr : make_weight_conv_cache(UINT64_MAX);
+    impl_->cache = impl_->store != nullptr;
+  }
   if (const char* env = std::getenv("LATTE_GEMM_INT8"); env && *env && std::string(env) != "0")
     impl_->allow_int8 = true;
   if (const char* env = std::getenv("LATTE_GEMM"); env && *env) {
@@ -61,25 +71,27 @@ bool GemmContext::caching() const { return impl_->cache; }
 void GemmContext::set_allow_int8(bool allow) { impl_->allow_int8 = allow; }
 
 uint64_t GemmContext::cache_bytes() const {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  return impl_->cached_bytes;
+  if (!impl_->store) return 0;
+  std::lock_guard<std::mutex> lk(impl_->store->mu);
+  return impl_->store->bytes;
 }
 
 void GemmContext::clear_cache() {
-  std::lock_guard<std::mutex> lk(impl_->mu);
-  impl_->cached.clear();
-  impl_->cached_bytes = 0;
+  if (!impl_->store) return;
+  std::lock_guard<std::mutex> lk(impl_->store->mu);
+  impl_->store->map.clear();
+  impl_->store->bytes = 0;
 }
 
 GemmBackend GemmContext::choose(DType type, int64_t n, int64_t m, int64_t k) const {
   if (impl_->forced != GemmBackend::Auto) return impl_->forced;
-  return gemm_table_lookup(type, n, m, k, impl_->cache, impl_->allow_int8);
+  return gemm_table_lookup(type, n, m, k, false, impl_->allow_int8);  // cache-independent: same backend, same bits
 }
 
 GemmBackend GemmContext::choose_no_int8(DType type, int64_t n, int64_t m, int64_t k) const {
   if (impl_->forced != GemmBackend::Auto)
     return impl_->forced == GemmBackend::OnednnInt8 ? GemmBackend::OnednnBf16 : impl_->forced;
-  return gemm_table_lookup(type, n, m, k, impl_->cache, false);
+  return gemm_table_lookup(type, n, m, k, false, false);
 }
 
 int64_t gemm_tile_rows(bool bf16) {
@@ -194,10 +206,11 @@ void convert_rows_s8(const TensorView& W, int64_t r0, int64_t nr, int8_t* dst, f
 
 std::shared_ptr<const ConvertedWeight> cached_weight(GemmContext::Impl& c, const TensorView& W, GemmBackend b) {
   const auto key = std::make_pair(static_cast<const void*>(W.data), static_cast<int>(b));
+  WeightConvCache& st = *c.store;
   {
-    std::lock_guard<std::mutex> lk(c.mu);
-    auto it = c.cached.find(key);
-    if (it != c.cached.end()) return it->second;
+    std::lock_guard<std::mutex> lk(st.mu);
+    auto it = st.map.find(key);
+    if (it != st.map.end()) return it->second;
   }
   // Built outside the lock (conversion fans out over the pool); a racing builder's copy is dropped.
   profile::Scope ps(profile::Phase::WeightConvert);
@@ -216,9 +229,10 @@ std::shared_ptr<const ConvertedWeight> cached_weight(GemmContext::Impl& c, const
     cw->scale.resize(static_cast<size_t>(cw->m));
     convert_rows_s8(W, 0, cw->m, cw->s8.data(), cw->scale.data(), c.pool);
   }
-  std::lock_guard<std::mutex> lk(c.mu);
-  auto [it, inserted] = c.cached.emplace(key, cw);
-  if (inserted) c.cached_bytes += cw->bytes();
+  std::lock_guard<std::mutex> lk(st.mu);
+  if (st.bytes + cw->bytes() > st.budget) return cw;  // over budget: used for this call only
+  auto [it, inserted] = st.map.emplace(key, cw);
+  if (inserted) st.bytes += cw->bytes();
   return it->second;
 }
 

@@ -7,24 +7,26 @@
 //   OnednnInt8 — oneDNN matmul, s8 × s8 → s32: W requantized to s8 with one scale per weight row (from its
 //                dequantized f32 values), X quantized to s8 with one scale per activation row; Y = s32·sx[i]·sw[j].
 // Auto picks the backend from a measured table (gemm_table.cpp, from bench/bench_gemm's numbers) keyed by weight
-// type family, n, m·k and whether weights are cached; LATTE_GEMM=rows|sgemm|bf16|int8 forces one (ArgumentError if
+// type family, n and m·k (the same with or without a weight cache, so that cached and per-call conversion give
+// the same bits); LATTE_GEMM=rows|sgemm|bf16|int8 forces one (ArgumentError if
 // unknown). F32 weights (the MoE router) never go to bf16/int8: their outputs choose experts.
 //
-// Weight conversion: by default converted per call, tile by tile (256 weight rows for int8/sgemm, 2048 for bf16,
-// into scratch buffers), so memory stays at the model's own size. With GemmContext(..., cache=true) (or
-// LATTE_GEMM_CACHE=1) each weight is converted once and kept, keyed by (W.data, backend): bf16 2 bytes per weight,
-// s8 1 byte (+4 per row), f32 4 bytes. Decision (bench/bench_gemm, 1 thread, CPU time): converting a Q4_K
-// 1408x2048 expert costs 0.8 ms to f32, 1.6 ms to bf16 or s8 (~1.8 G weights/s); at n = 64 rows that halves
-// bf16/int8 throughput (bf16 86-90 vs 156-178 GFLOP/s cached, int8 125-136 vs 282-323), at n = 512 it costs ~15%.
-// But a cache of V2-Lite (15.7 G weights, 14.4 G of them routed experts; Q4_K_M file ~10.4 GB) is 31 GB in bf16 or
-// 16 GB in s8 — more than the dev machine's 24 GB beside the mapped model — so per-call is the default and the
-// cache is for models that fit (or machines that have the memory).
+// Weight conversion: per call, tile by tile (256 weight rows for int8/sgemm, 2048 for bf16, into scratch buffers),
+// or once into a WeightConvCache (bf16 2 bytes per weight, s8 1 byte (+4 per row), f32 4 bytes). Measured
+// (bench/bench_gemm, 1 thread, CPU time): converting a Q4_K 1408x2048 matrix costs 0.8 ms to f32, 1.6 ms to bf16 or
+// s8 (~1.8 G weights/s); at n = 64 rows that halves bf16/int8 throughput (bf16 86-90 vs 156-178 GFLOP/s cached,
+// int8 125-136 vs 282-323), at n = 512 it costs ~15%.
+// A model's sessions share one WeightConvCache (Model::gemm_cache()): the weights that prefill products convert
+// (attention projections, shared experts, dense FFNs; routed experts run in the expert queue and are never
+// converted) kept converted up to a byte budget; weights beyond it are converted per call. The model sizes the
+// budget from the memory left after loading (see model.h); LATTE_GEMM_CACHE=0 turns caching off, =1 makes an
+// unbounded per-context cache (measurement). V2-Lite (llama.cpp mix): ~1 GB of s8, pp512 +13-16 % on 2 threads.
 //
 // Thread-safety: a GemmContext is used by one caller thread at a time (it owns scratch buffers and fans out over
 // its ThreadPool / oneDNN's OpenMP team / OpenBLAS's threads internally); do not call gemm() from inside a
-// ThreadPool::parallel_for body. The weight cache inside is thread-safe (several contexts may share nothing; each
-// context has its own cache). Views must outlive the call; cached copies are keyed by pointer, so a context must
-// not outlive the weights it has cached (clear_cache() before unmapping).
+// ThreadPool::parallel_for body. A WeightConvCache is thread-safe and may be shared by any number of contexts.
+// Views must outlive the call; cached copies are keyed by pointer, so a cache must not outlive the weights it holds
+// (clear_cache() before unmapping) nor be used where a pointer can come to hold other weights (expert cache slots).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -48,11 +50,16 @@ struct GemmArgs {
   GemmBackend backend = GemmBackend::Auto;
 };
 
+// Converted weights keyed by (W.data, backend), at most budget bytes in all. Thread-safe.
+struct WeightConvCache;
+std::shared_ptr<WeightConvCache> make_weight_conv_cache(uint64_t budget_bytes);
+
 class GemmContext {
  public:
-  // kt, pool: referenced, must outlive the context. cache: keep converted weights (see above); also switched on by
-  // LATTE_GEMM_CACHE=1.
-  GemmContext(const KernelTable& kt, const ThreadPool& pool, bool cache = false);
+  // kt, pool: referenced, must outlive the context. cache: where converted weights are kept (null: converted per
+  // call); the bool form makes an unbounded cache of this context's own. LATTE_GEMM_CACHE overrides (see above).
+  GemmContext(const KernelTable& kt, const ThreadPool& pool, std::shared_ptr<WeightConvCache> cache = nullptr);
+  GemmContext(const KernelTable& kt, const ThreadPool& pool, bool cache);
   ~GemmContext();
   GemmContext(const GemmContext&) = delete;
   GemmContext& operator=(const GemmContext&) = delete;
@@ -60,7 +67,7 @@ class GemmContext {
   const KernelTable& kernels() const;
   const ThreadPool& pool() const;
   bool caching() const;
-  uint64_t cache_bytes() const;  // bytes held by cached converted weights
+  uint64_t cache_bytes() const;  // bytes held by the (possibly shared) cache of converted weights
   void clear_cache();
 
   // Whether Auto may pick OnednnInt8 (default false; LATTE_GEMM_INT8=1 sets true). int8 is the fastest backend

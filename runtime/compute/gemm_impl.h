@@ -34,18 +34,23 @@ struct OnednnStateDeleter {
   void operator()(OnednnState* s) const { onednn_state_delete(s); }
 };
 
+struct WeightConvCache {
+  explicit WeightConvCache(uint64_t b) : budget(b) {}
+  const uint64_t budget;  // bytes
+  mutable std::mutex mu;  // guards map and bytes
+  std::map<std::pair<const void*, int>, std::shared_ptr<const ConvertedWeight>> map;
+  uint64_t bytes = 0;
+};
+
 struct GemmContext::Impl {
-  Impl(const KernelTable& k, const ThreadPool& p, bool c) : kt(k), pool(p), cache(c) {}
+  Impl(const KernelTable& k, const ThreadPool& p, std::shared_ptr<WeightConvCache> s)
+      : kt(k), pool(p), store(std::move(s)), cache(store != nullptr) {}
   const KernelTable& kt;
   const ThreadPool& pool;
-  bool cache;
+  std::shared_ptr<WeightConvCache> store;  // null: no caching
+  bool cache;                              // store != null
   GemmBackend forced = GemmBackend::Auto;  // LATTE_GEMM
   bool allow_int8 = false;                 // LATTE_GEMM_INT8=1 / set_allow_int8(true)
-
-  // Weight cache keyed by (data pointer, backend); guarded by mu.
-  mutable std::mutex mu;
-  std::map<std::pair<const void*, int>, std::shared_ptr<const ConvertedWeight>> cached;
-  uint64_t cached_bytes = 0;
 
   // Scratch (one caller at a time).
   std::vector<uint8_t> act;     // Rows: quantized activations

@@ -16,6 +16,7 @@
 #include "formats/error.h"
 #include "runtime/session/memory_plan.h"
 #include "runtime/session/session.h"
+#include "runtime/compute/gemm.h"
 #include "runtime/compute/threads.h"
 #include "runtime/model/expert_cache.h"
 #include "runtime/model/repack.h"
@@ -283,6 +284,9 @@ std::shared_ptr<const Model> Model::load(const ModelParams& p) {
       if (p.progress) p.progress(0.9f + 0.1f * v);
     });
   if (p.progress) p.progress(1.0f);
+  // Prefill GEMMs keep converted weights up to a quarter of what is still available now that the weights are
+  // loaded (and repacked); none beside an expert cache, whose slots change meaning under the same pointers.
+  if (!m->expert_cache_) m->gemm_cache_ = make_weight_conv_cache(read_system_memory().available() / 4);
   return m;
 }
 

@@ -13,6 +13,7 @@
 namespace latte {
 namespace gguf { class File; }
 class ModelWeights;
+struct WeightConvCache;
 class V4Weights;
 struct V4Hparams;
 struct KernelTable;
@@ -72,6 +73,9 @@ class Model {
   // The expert cache when the model did not fit its memory budget (nullptr otherwise). Internally synchronized:
   // shared by every session of the model.
   ExpertCache* expert_cache() const { return expert_cache_.get(); }
+  // Converted weights of prefill GEMMs, shared by every session of the model (runtime/compute/gemm.h); null beside
+  // an expert cache. Budget: a quarter of the memory available at the end of the load. Thread-safe.
+  const std::shared_ptr<WeightConvCache>& gemm_cache() const { return gemm_cache_; }
   // One line for stderr when a budget was given: whether the model fits and what the cache uses ("" = no budget).
   const std::string& memory_note() const { return memory_note_; }
 
@@ -88,6 +92,7 @@ class Model {
   uint64_t repacked_bytes_ = 0, interleaved_bytes_ = 0;
   std::string repack_note_, memory_note_;
   std::unique_ptr<ExpertCache> expert_cache_;
+  std::shared_ptr<WeightConvCache> gemm_cache_;
   std::unique_ptr<RepackArena> repack_;  // owns the repacked weights (declared last: destroyed first)
 };
 

@@ -29,7 +29,7 @@ struct Session::Impl {
     int64_t gmin = sp.gemm_min_batch;
     if (const char* e = std::getenv("LATTE_GEMM_MIN_BATCH"); e && *e) gmin = std::atoll(e);
     if (gmin > 0) {
-      gemm = std::make_unique<GemmContext>(model->kernels(), pool);
+      gemm = std::make_unique<GemmContext>(model->kernels(), pool, model->gemm_cache());
       // Ops keeps int8 to low-bit weights (see Ops::matmul); LATTE_GEMM_INT8=0 turns it off entirely.
       const char* e8 = std::getenv("LATTE_GEMM_INT8");
       gemm->set_allow_int8(!(e8 && std::string(e8) == "0"));
