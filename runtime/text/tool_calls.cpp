@@ -218,16 +218,7 @@ void ToolCallParser::step_dsml(Output& out) {
         continue;
       }
       call.argument_fragments = {call.arguments};  // the JSON is built from the parameters, not generated as is
-      Segment seg;
-      seg.is_call = true;
-      seg.call = std::move(call);
-      out.push_back(std::move(seg));
-      ++n_calls_;
-      ++block_calls_;
-      raw_.clear();
-      body_.clear();
-      cuts_.clear();
-      state_ = State::Block;
+      emit_call(out, std::move(call));
     }
   }
 }
@@ -251,6 +242,10 @@ void ToolCallParser::finish_call(Output& out) {
     from = c;
   }
   if (from < ae) call.argument_fragments.push_back(body_.substr(from, ae - from));
+  emit_call(out, std::move(call));
+}
+
+void ToolCallParser::emit_call(Output& out, ParsedToolCall&& call) {
   Segment s;
   s.is_call = true;
   s.call = std::move(call);

@@ -60,6 +60,7 @@ class ToolCallParser {
   // Call state: the body up to call_close; true once the closer is consumed (body_ / raw_ hold the call).
   bool call_step(std::string_view call_close);
   void finish_call(Output& out);
+  void emit_call(Output& out, ParsedToolCall&& call);  // a parsed call out; back to the Block state
   void malformed(Output& out);
 
   ChatFormat format_;
