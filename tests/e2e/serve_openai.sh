@@ -6,6 +6,7 @@
 # disconnects mid-stream stopping its generation. Fails if npm/node are missing or the package cannot be installed.
 # Usage: serve_openai.sh LATTE_BINARY SHARED_DIR
 set -u
+. "$(dirname "$0")/serve_lib.sh"
 LATTE="$1"
 SHARED="$2"
 Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"
@@ -26,15 +27,7 @@ for tool in node npm curl; do command -v "$tool" >/dev/null || die "$tool is not
 # ---- start the server on a free port (--port 0: the kernel picks; the log says which)
 "$LATTE" serve -m "$Q4" --host 127.0.0.1 --port 0 --parallel 4 -c 2048 -t 1 >"$tmp/server.log" 2>&1 &
 server_pid=$!
-port=""
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || die "server exited early: $(cat "$tmp/server.log")"
-  sleep 0.2
-done
-[ -n "$port" ] || die "server did not start listening within 60 s"
-base="http://127.0.0.1:$port"
+wait_listening
 for _ in $(seq 1 100); do
   curl -sf "$base/health" >"$tmp/health" 2>/dev/null && break
   sleep 0.2

@@ -7,6 +7,7 @@
 # and "default" are accepted, other names get 404 model_not_found; without it any name is accepted.
 # Usage: serve_readme.sh LATTE_BINARY SHARED_DIR
 set -u
+. "$(dirname "$0")/serve_lib.sh"
 LATTE="$(realpath "$1")"
 SHARED="$2"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -36,15 +37,7 @@ block() {
 start_server() {  # start_server ARGS...: serves from $tmp, sets $port and $base
   (cd "$tmp" && exec "$LATTE" serve -m model.gguf --port 0 -t 1 "$@") >"$tmp/server.log" 2>&1 &
   server_pid=$!
-  port=""
-  for _ in $(seq 1 300); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || die "server exited early: $(cat "$tmp/server.log")"
-    sleep 0.2
-  done
-  [ -n "$port" ] || die "server did not start listening within 60 s"
-  base="http://127.0.0.1:$port"
+  wait_listening
 }
 
 ln -s "$Q4" "$tmp/model.gguf"

@@ -6,6 +6,7 @@
 # generation short and the stream still ends with [DONE]. A signal during model load exits 0 too.
 # Usage: serve_signals.sh LATTE_BINARY SHARED_DIR
 set -u
+. "$(dirname "$0")/serve_lib.sh"
 LATTE="$1"
 SHARED="$2"
 Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"
@@ -22,15 +23,7 @@ start_server() {
   # OPENBLAS_NUM_THREADS=2: OpenBLAS starts a worker thread when the library loads, before main.
   OPENBLAS_NUM_THREADS=2 "$LATTE" serve -m "$Q4" --port 0 -t 1 -c 2048 >"$tmp/server.log" 2>&1 &
   server_pid=$!
-  port=""
-  for _ in $(seq 1 300); do
-    port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
-    [ -n "$port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || die "server exited early: $(cat "$tmp/server.log")"
-    sleep 0.1
-  done
-  [ -n "$port" ] || die "server did not start listening"
-  base="http://127.0.0.1:$port"
+  wait_listening
 }
 # wait_exit: waits up to 60 s for the server; sets rc to its exit status (or "hung")
 wait_exit() {

@@ -15,6 +15,7 @@
 # A tiny trained model writes no sensible tool calls: the DSML parser is tested on fixed text in test_tool_calls.
 # Usage: serve_v4.sh LATTE_BINARY SHARED_DIR
 set -u
+. "$(dirname "$0")/serve_lib.sh"
 LATTE="$1"
 SHARED="$2"
 tmp=$(mktemp -d)
@@ -40,15 +41,7 @@ fi
 # ---- server
 "$LATTE" serve -m "$M" --host 127.0.0.1 --port 0 --parallel 2 -c 2048 -t 1 >"$tmp/server.log" 2>&1 &
 server_pid=$!
-port=""
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
-  [ -n "$port" ] && break
-  kill -0 "$server_pid" 2>/dev/null || die "server exited early: $(cat "$tmp/server.log")"
-  sleep 0.2
-done
-[ -n "$port" ] || die "server did not start listening within 60 s"
-base="http://127.0.0.1:$port"
+wait_listening
 grep -q 'chat format deepseek-v4, thinking on by default' "$tmp/server.log" && pass "deepseek-v4 format chosen from the model" \
   || fail "server log does not name the deepseek-v4 format: $(head -3 "$tmp/server.log")"
 
