@@ -6,7 +6,7 @@
 # disconnects mid-stream stopping its generation. Fails if npm/node are missing or the package cannot be installed.
 # Usage: serve_openai.sh LATTE_BINARY SHARED_DIR
 set -u
-. "$(dirname "$0")/serve_lib.sh"
+. "$(dirname "$0")/lib/serve.sh"
 LATTE="$1"
 SHARED="$2"
 Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"

@@ -7,7 +7,7 @@
 # and "default" are accepted, other names get 404 model_not_found; without it any name is accepted.
 # Usage: serve_readme.sh LATTE_BINARY SHARED_DIR
 set -u
-. "$(dirname "$0")/serve_lib.sh"
+. "$(dirname "$0")/lib/serve.sh"
 LATTE="$(realpath "$1")"
 SHARED="$2"
 HERE="$(cd "$(dirname "$0")" && pwd)"

@@ -6,7 +6,7 @@
 # generation short and the stream still ends with [DONE]. A signal during model load exits 0 too.
 # Usage: serve_signals.sh LATTE_BINARY SHARED_DIR
 set -u
-. "$(dirname "$0")/serve_lib.sh"
+. "$(dirname "$0")/lib/serve.sh"
 LATTE="$1"
 SHARED="$2"
 Q4="$SHARED/models/tiny-dsv3/tiny-dsv3-q4_k_m.gguf"

@@ -15,7 +15,7 @@
 # A tiny trained model writes no sensible tool calls: the DSML parser is tested on fixed text in test_tool_calls.
 # Usage: serve_v4.sh LATTE_BINARY SHARED_DIR
 set -u
-. "$(dirname "$0")/serve_lib.sh"
+. "$(dirname "$0")/lib/serve.sh"
 LATTE="$1"
 SHARED="$2"
 tmp=$(mktemp -d)

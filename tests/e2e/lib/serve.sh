@@ -1,4 +1,4 @@
-# Sourced by the serve e2e tests. wait_listening: waits up to 60 s for the `latte serve` started in the background
+# Sourced by the serve e2e tests (kept in lib/, outside the tests/e2e/*.sh glob that registers tests). wait_listening: waits up to 60 s for the `latte serve` started in the background
 # (pid $server_pid, output in $tmp/server.log, --port 0) to log its port; sets $port and $base, or calls the test's
 # die() with the reason (exited early, or never listened).
 wait_listening() {
